@@ -1,0 +1,107 @@
+// eddy — call_soon, call_later, call_at: plain callbacks on the loop, each cancellable.
+#pragma once
+
+#include "eddy/detail/frame_allocator.hpp"
+#include "eddy/loop.hpp"
+
+#include <chrono>
+#include <type_traits>
+#include <utility>
+
+namespace eddy {
+namespace detail {
+template <class F> struct callback_impl final : callback_node, pooled {
+    explicit callback_impl(F&& f) : fn_(std::move(f)) {
+        invoke_ = [](callback_node* n) { static_cast<callback_impl*>(n)->fn_(); };
+        destroy_ = [](callback_node* n) noexcept { delete static_cast<callback_impl*>(n); };
+    }
+    F fn_;
+};
+} // namespace detail
+
+/// A scheduled callback (asyncio's Handle / TimerHandle). Move-only; dropping it does not
+/// cancel the callback.
+class callback_handle {
+public:
+    callback_handle() noexcept = default;
+    explicit callback_handle(detail::callback_node* n) noexcept : n_(n) {} // adopts a reference
+    callback_handle(callback_handle&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
+    callback_handle& operator=(callback_handle&& o) noexcept {
+        std::swap(n_, o.n_);
+        return *this;
+    }
+    callback_handle(const callback_handle&) = delete;
+    callback_handle& operator=(const callback_handle&) = delete;
+    ~callback_handle() {
+        if (n_ != nullptr) {
+            n_->release();
+        }
+    }
+
+    /// Prevents the callback from running. Returns false if it already ran or was cancelled.
+    bool cancel() noexcept {
+        if (n_ == nullptr || n_->finished_ || n_->cancelled_) {
+            return false;
+        }
+        n_->cancelled_ = true;
+        if (n_->timer_.armed()) {
+            // A timer leaves the heap now rather than at its deadline.
+            n_->loop_->remove_timer(n_->timer_);
+            n_->finished_ = true;
+            n_->unlink();
+            n_->release();
+        }
+        return true;
+    }
+    [[nodiscard]] bool cancelled() const noexcept { return n_ != nullptr && n_->cancelled_; }
+    /// True once the callback has run (or was dropped by the loop's shutdown).
+    [[nodiscard]] bool done() const noexcept { return n_ != nullptr && n_->finished_; }
+
+private:
+    detail::callback_node* n_ = nullptr;
+};
+
+namespace detail {
+template <class F> callback_node* make_callback(event_loop& loop, F&& f) {
+    using fn_t = std::decay_t<F>;
+    auto* n = new callback_impl<fn_t>(fn_t(std::forward<F>(f)));
+    n->loop_ = &loop;
+    n->refs_ = 2; // the loop's and the handle's
+    loop.track(*n);
+    return n;
+}
+} // namespace detail
+
+/// Runs `f()` on a later turn of the running loop, after what is already ready (FIFO).
+/// Exceptions escaping `f` are reported on stderr and do not stop the loop. Throws
+/// eddy::loop_error with no running loop. The callable is moved into a pooled node.
+template <class F>
+    requires std::is_invocable_v<std::decay_t<F>&>
+callback_handle call_soon(F&& f) {
+    event_loop& loop = get_running_loop();
+    detail::callback_node* n = detail::make_callback(loop, std::forward<F>(f));
+    loop.post(*n);
+    return callback_handle(n);
+}
+
+/// Runs `f()` once the loop clock reaches `when`; callbacks with equal deadlines run in the
+/// order they were scheduled.
+template <class F>
+    requires std::is_invocable_v<std::decay_t<F>&>
+callback_handle call_at(clock::time_point when, F&& f) {
+    event_loop& loop = get_running_loop();
+    detail::callback_node* n = detail::make_callback(loop, std::forward<F>(f));
+    loop.post_at(*n, std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch())
+                         .count());
+    return callback_handle(n);
+}
+
+/// Runs `f()` after `delay` on the loop clock.
+template <class Rep, class Period, class F>
+    requires std::is_invocable_v<std::decay_t<F>&>
+callback_handle call_later(std::chrono::duration<Rep, Period> delay, F&& f) {
+    return call_at(clock::now() + std::chrono::duration_cast<clock::duration>(delay),
+                   std::forward<F>(f));
+}
+
+} // namespace eddy

@@ -1,0 +1,167 @@
+// eddy — the shared state behind future<T>, task handles and gather: status, waiters, refcount.
+#pragma once
+
+#include "eddy/detail/list.hpp"
+#include "eddy/errors.hpp"
+
+#include <coroutine>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+namespace eddy::detail {
+
+/// Woken (once) when the state it waits on completes. Lives in the awaiting frame.
+struct waiter : list_node {
+    waiter() = default;
+    waiter(const waiter&) = delete;
+    waiter& operator=(const waiter&) = delete;
+    ~waiter() { unlink(); }
+    void (*wake_)(waiter*) noexcept = nullptr;
+};
+
+/// Installed by a suspended task's innermost awaiter so that `cancel()` can reach what the task
+/// is waiting on. Returns true when the cancellation was passed on and the awaiter will be woken
+/// by it (and then throw cancelled_error, or report what the operation really did).
+struct cancel_hook {
+    bool (*cancel_)(cancel_hook*) noexcept = nullptr;
+};
+
+enum class status : std::uint8_t { pending, finished, cancelled };
+
+/// Reference-counted completion state. Who owns it: every handle (future<T>, task_handle<T>,
+/// a gather) holds one reference; a running task holds one more until it finishes. The last
+/// release destroys it (for a task: its coroutine frame).
+class future_base {
+public:
+    future_base() = default;
+    future_base(const future_base&) = delete;
+    future_base& operator=(const future_base&) = delete;
+
+    [[nodiscard]] bool done() const noexcept { return status_ != status::pending; }
+    [[nodiscard]] bool cancelled() const noexcept { return status_ == status::cancelled; }
+    [[nodiscard]] bool failed() const noexcept { return done() && exception_ != nullptr; }
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) {
+            report_unretrieved();
+            destroy();
+        }
+    }
+    [[nodiscard]] std::uint32_t refs() const noexcept { return refs_; }
+
+    void add_waiter(waiter& w) noexcept { waiters_.push_back(w); }
+
+    /// The stored exception, marking it retrieved (no "never retrieved" report). Null when the
+    /// state finished with a value. Throws cancelled_error for a cancelled state, as asyncio does.
+    [[nodiscard]] std::exception_ptr exception() {
+        if (!done()) {
+            throw invalid_state_error("eddy: exception() called before the result is set");
+        }
+        retrieved_ = true;
+        if (cancelled()) {
+            std::rethrow_exception(exception_);
+        }
+        return exception_;
+    }
+
+    /// Rethrows the stored exception, if any, marking it retrieved.
+    void rethrow_if_failed() {
+        retrieved_ = true;
+        if (exception_) {
+            std::rethrow_exception(exception_);
+        }
+    }
+
+    /// Requests cancellation (asyncio's Future.cancel / Task.cancel). False when already done.
+    virtual bool cancel(std::string message) = 0;
+
+    /// Used by gather after it propagated a failure: the siblings' later failures are accounted
+    /// for, as asyncio's gather marks them retrieved.
+    void mark_retrieved() noexcept { retrieved_ = true; }
+
+protected:
+    virtual ~future_base() = default;
+    virtual void destroy() noexcept = 0;
+    /// Display name for diagnostics ("future" or "task 'name'").
+    [[nodiscard]] virtual std::string describe() const = 0;
+
+    /// Completes the state and wakes every waiter (they only schedule work; none runs inline).
+    void complete(status s, std::exception_ptr e) noexcept {
+        status_ = s;
+        exception_ = std::move(e);
+        while (list_node* n = waiters_.pop_front()) {
+            auto* w = static_cast<waiter*>(n);
+            w->wake_(w);
+        }
+    }
+
+private:
+    void report_unretrieved() noexcept {
+        if (status_ != status::finished || !exception_ || retrieved_) {
+            return;
+        }
+        // asyncio's "Task exception was never retrieved": a failure nobody looked at must not
+        // vanish silently.
+        try {
+            std::string what = "unknown exception";
+            try {
+                std::rethrow_exception(exception_);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            std::fprintf(stderr, "eddy: %s exception was never retrieved: %s\n",
+                         describe().c_str(), what.c_str());
+        } catch (...) { // NOLINT(bugprone-empty-catch): reporting must not throw from release
+        }
+    }
+
+    intrusive_list waiters_;
+    std::exception_ptr exception_;
+    std::uint32_t refs_ = 1;
+    status status_ = status::pending;
+    bool retrieved_ = false;
+};
+
+/// Storage for a result of type T (void: nothing; T&: a pointer).
+template <class T> class result_slot {
+public:
+    result_slot() noexcept {}
+    result_slot(const result_slot&) = delete;
+    result_slot& operator=(const result_slot&) = delete;
+    ~result_slot() {
+        if (has_) {
+            value_.~T();
+        }
+    }
+    template <class U> void emplace(U&& v) {
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        has_ = true;
+    }
+    [[nodiscard]] T& get() noexcept { return value_; }
+
+private:
+    union {
+        T value_;
+    };
+    bool has_ = false;
+};
+
+template <class T> class result_slot<T&> {
+public:
+    void emplace(T& v) noexcept { ptr_ = &v; }
+    [[nodiscard]] T& get() noexcept { return *ptr_; }
+
+private:
+    T* ptr_ = nullptr;
+};
+
+template <> class result_slot<void> {
+public:
+    void get() noexcept {}
+};
+
+} // namespace eddy::detail

@@ -1,0 +1,53 @@
+// eddy — the reactor boundary: what the loop asks of an I/O backend, and nothing more.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace eddy::detail {
+
+enum class op_kind : std::uint8_t { nop, read, write, poll };
+
+/// One kernel operation. It lives in the awaiter that started it (in the awaiting coroutine's
+/// frame): no allocation per operation. The backend keeps a pointer to it from `submit` until
+/// it calls `complete`, exactly once; the owner must not be destroyed in between, which the
+/// loop guarantees by cancelling and draining every operation before any frame goes away.
+struct io_op {
+    op_kind kind = op_kind::nop;
+    int fd = -1;
+    void* buf = nullptr;
+    std::uint32_t len = 0;
+    std::uint32_t flags = 0; // poll: event mask
+    std::uint64_t offset = static_cast<std::uint64_t>(-1); // -1: the file position
+    int result = 0;          // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
+    bool in_flight = false;
+    void (*complete)(io_op*) noexcept = nullptr;
+    void* owner = nullptr; // the awaiter, for `complete`
+};
+
+/// A backend (io_uring now, epoll later) behind a narrow interface so that task and loop code
+/// never sees which one runs. Completion callbacks only schedule work on the ready queue, so
+/// a backend may dispatch completions at any point without re-entering user code.
+class reactor {
+public:
+    reactor() = default;
+    reactor(const reactor&) = delete;
+    reactor& operator=(const reactor&) = delete;
+    virtual ~reactor() = default;
+
+    /// The backend's name ("io_uring", "epoll").
+    [[nodiscard]] virtual const char* name() const noexcept = 0;
+    /// Queues `op`; the kernel sees it at the next `poll` at the latest. Throws
+    /// std::system_error if the backend cannot take it even after flushing.
+    virtual void submit(io_op& op) = 0;
+    /// Asks for `op` to be cancelled. Its own completion still arrives (-ECANCELED, or its real
+    /// result if it won the race); until then its memory stays owned by the kernel.
+    virtual void cancel(io_op& op) = 0;
+    /// Flushes queued operations, waits up to `timeout_ns` (none: indefinitely; 0: not at all)
+    /// for at least one completion, and dispatches every completion available.
+    virtual void poll(std::optional<std::int64_t> timeout_ns) = 0;
+    /// Operations submitted whose completion has not been dispatched yet.
+    [[nodiscard]] virtual std::uint64_t in_flight() const noexcept = 0;
+};
+
+} // namespace eddy::detail

@@ -1,0 +1,64 @@
+// eddy — awaiting a future's or a task's shared state from inside a task.
+#pragma once
+
+#include "eddy/detail/future_base.hpp"
+#include "eddy/loop.hpp"
+
+#include <coroutine>
+#include <type_traits>
+#include <utility>
+
+namespace eddy::detail {
+
+/// Suspends until `state` completes, then yields its value (`Move`: moved out when this is the
+/// only reference, else copied; otherwise a reference) or rethrows its exception.
+/// Cancelling the awaiting task cancels the awaited state, as asyncio does (use shield-like
+/// constructs to prevent that); the awaiter resumes when that state has really finished.
+template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, waiter {
+    future_base* state_;
+    result_slot<T>* slot_;
+
+    state_awaiter(future_base* state, result_slot<T>* slot) noexcept : state_(state), slot_(slot) {}
+
+    [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
+
+    bool await_suspend(std::coroutine_handle<> h) {
+        if (!arm(h, &on_cancel)) {
+            return false;
+        }
+        wake_ = &on_wake;
+        state_->add_waiter(*this);
+        return true;
+    }
+
+    decltype(auto) await_resume() {
+        throw_if_cancelled();
+        state_->rethrow_if_failed();
+        if constexpr (std::is_void_v<T>) {
+            return;
+        } else if constexpr (std::is_reference_v<T> || !Move) {
+            return static_cast<T&>(slot_->get());
+        } else if constexpr (std::is_copy_constructible_v<T>) {
+            if (state_->refs() == 1) {
+                return T(std::move(slot_->get()));
+            }
+            return T(slot_->get());
+        } else {
+            return T(std::move(slot_->get()));
+        }
+    }
+
+private:
+    static void on_wake(waiter* w) noexcept { static_cast<state_awaiter*>(w)->wake(); }
+    static bool on_cancel(cancel_hook* h) noexcept {
+        auto* self = static_cast<state_awaiter*>(static_cast<suspension*>(h));
+        try {
+            return self->state_->cancel(self->task_ != nullptr ? self->task_->cancel_message()
+                                                               : std::string());
+        } catch (...) {
+            return false; // could not copy the message: deliver at the next await instead
+        }
+    }
+};
+
+} // namespace eddy::detail

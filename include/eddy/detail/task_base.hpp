@@ -1,0 +1,88 @@
+// eddy — what the loop knows of a scheduled task: cancellation state and its place in the loop.
+#pragma once
+
+#include "eddy/detail/future_base.hpp"
+#include "eddy/detail/list.hpp"
+
+#include <string>
+#include <utility>
+
+namespace eddy {
+class event_loop;
+}
+
+namespace eddy::detail {
+
+/// The type-erased part of a task scheduled on a loop (asyncio.Task minus the result type).
+class task_base : public future_base {
+public:
+    /// asyncio's Task.cancel(): false when the task is already done. Otherwise the task gets
+    /// cancelled_error at the await where it is suspended (what it awaits is cancelled first,
+    /// and it resumes only once that has really stopped), or at its next suspension.
+    bool cancel(std::string message) override {
+        if (done()) {
+            return false;
+        }
+        ++cancel_requests_;
+        cancel_message_ = std::move(message);
+        if (hook_ != nullptr && hook_->cancel_(hook_)) {
+            return true;
+        }
+        must_cancel_ = true;
+        return true;
+    }
+
+    /// Number of pending cancellation requests (asyncio's Task.cancelling()).
+    [[nodiscard]] int cancelling() const noexcept { return cancel_requests_; }
+    /// Decrements the pending cancellation requests and returns the new count (Task.uncancel()).
+    int uncancel() noexcept {
+        if (cancel_requests_ > 0) {
+            --cancel_requests_;
+        }
+        if (cancel_requests_ == 0) {
+            must_cancel_ = false;
+        }
+        return cancel_requests_;
+    }
+
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] const std::string& cancel_message() const noexcept { return cancel_message_; }
+
+    /// If a cancellation is waiting to be delivered, consumes it and returns true.
+    bool take_pending_cancel() noexcept { return std::exchange(must_cancel_, false); }
+
+    /// Re-arms a cancellation that an operation could not honour (it completed in the same
+    /// instant): the task gets cancelled_error at its next suspension instead.
+    void defer_cancel() noexcept { must_cancel_ = true; }
+
+    void set_hook(cancel_hook* h) noexcept { hook_ = h; }
+    void clear_hook(cancel_hook* h) noexcept {
+        if (hook_ == h) {
+            hook_ = nullptr;
+        }
+    }
+
+    /// The node in the loop's list of unfinished tasks, pointing back at its task.
+    struct link : list_node {
+        task_base* owner = nullptr;
+    };
+    link loop_link_;
+    bool shutdown_cancelled_ = false;
+
+protected:
+    std::string name_;
+
+    [[nodiscard]] std::string describe() const override {
+        return name_.empty() ? std::string("task") : "task '" + name_ + "'";
+    }
+
+private:
+    cancel_hook* hook_ = nullptr;
+    std::string cancel_message_;
+    int cancel_requests_ = 0;
+    bool must_cancel_ = false;
+};
+
+inline task_base* task_of(list_node* n) noexcept { return static_cast<task_base::link*>(n)->owner; }
+
+} // namespace eddy::detail

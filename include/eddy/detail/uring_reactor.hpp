@@ -1,0 +1,160 @@
+// eddy — the io_uring backend.
+#pragma once
+
+#include "eddy/detail/reactor.hpp"
+
+#include <liburing.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <poll.h>
+#include <system_error>
+
+namespace eddy::detail {
+
+class uring_reactor final : public reactor {
+public:
+    /// Sets up a ring of `entries` submission slots. Newer setup flags are tried first and
+    /// dropped one by one when the kernel rejects them (EINVAL), so older kernels still work.
+    /// Throws std::system_error (EPERM: io_uring blocked by seccomp or the
+    /// kernel.io_uring_disabled sysctl; ENOSYS: no io_uring; ENOMEM: memlock limit).
+    explicit uring_reactor(unsigned entries = 4096) {
+        const unsigned candidates[] = {
+            IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+            IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+            IORING_SETUP_COOP_TASKRUN,
+            0,
+        };
+        int rc = -EINVAL;
+        for (unsigned flags : candidates) {
+            io_uring_params p{};
+            p.flags = flags | IORING_SETUP_SUBMIT_ALL;
+            rc = io_uring_queue_init_params(entries, &ring_, &p);
+            if (rc == -EINVAL) {
+                p = {};
+                p.flags = flags;
+                rc = io_uring_queue_init_params(entries, &ring_, &p);
+            }
+            if (rc == 0) {
+                flags_ = p.flags;
+                features_ = p.features;
+                break;
+            }
+            if (rc != -EINVAL) {
+                break;
+            }
+        }
+        if (rc < 0) {
+            throw std::system_error(-rc, std::system_category(), "eddy: io_uring setup failed");
+        }
+        capacity_ = ring_.cq.ring_entries;
+    }
+
+    ~uring_reactor() override { io_uring_queue_exit(&ring_); }
+
+    [[nodiscard]] const char* name() const noexcept override { return "io_uring"; }
+    [[nodiscard]] unsigned setup_flags() const noexcept { return flags_; }
+
+    void submit(io_op& op) override {
+        io_uring_sqe* sqe = acquire();
+        switch (op.kind) {
+        case op_kind::nop:
+            io_uring_prep_nop(sqe);
+            break;
+        case op_kind::read:
+            io_uring_prep_read(sqe, op.fd, op.buf, op.len, op.offset);
+            break;
+        case op_kind::write:
+            io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
+            break;
+        case op_kind::poll:
+            io_uring_prep_poll_add(sqe, op.fd, op.flags);
+            break;
+        }
+        io_uring_sqe_set_data(sqe, &op);
+        op.in_flight = true;
+        ++in_flight_;
+    }
+
+    void cancel(io_op& op) override {
+        if (!op.in_flight) {
+            return;
+        }
+        io_uring_sqe* sqe = acquire();
+        io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(&op), 0);
+        // user_data 0 marks completions that belong to no operation (the cancel's own).
+        io_uring_sqe_set_data64(sqe, 0);
+    }
+
+    void poll(std::optional<std::int64_t> timeout_ns) override {
+        int rc = 0;
+        if (timeout_ns && *timeout_ns <= 0) {
+            rc = io_uring_submit_and_get_events(&ring_);
+        } else {
+            io_uring_cqe* cqe = nullptr;
+            __kernel_timespec ts{};
+            __kernel_timespec* tsp = nullptr;
+            if (timeout_ns) {
+                ts.tv_sec = *timeout_ns / 1'000'000'000;
+                ts.tv_nsec = *timeout_ns % 1'000'000'000;
+                tsp = &ts;
+            }
+            rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+        }
+        // ETIME: the deadline passed; EINTR: a signal; EBUSY: the completion queue is full
+        // (overflow backlog) and must be reaped first, which is what we do next.
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+            throw std::system_error(-rc, std::system_category(), "eddy: io_uring wait failed");
+        }
+        reap();
+    }
+
+    [[nodiscard]] std::uint64_t in_flight() const noexcept override { return in_flight_; }
+
+private:
+    // A full submission queue is flushed to the kernel and retried. When the kernel refuses
+    // (EBUSY: completion backlog), completions are reaped first; they only enqueue work.
+    io_uring_sqe* acquire() {
+        for (int attempt = 0;; ++attempt) {
+            if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+                return sqe;
+            }
+            const int rc = io_uring_submit(&ring_);
+            if (rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR) {
+                throw std::system_error(-rc, std::system_category(), "eddy: io_uring submit failed");
+            }
+            reap();
+            if (attempt > 1000) {
+                throw std::system_error(EBUSY, std::system_category(),
+                                        "eddy: io_uring submission queue stays full");
+            }
+        }
+    }
+
+    void reap() noexcept {
+        io_uring_cqe* cqe = nullptr;
+        unsigned head = 0;
+        unsigned seen = 0;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+            ++seen;
+            auto* op = reinterpret_cast<io_op*>(io_uring_cqe_get_data(cqe));
+            if (op == nullptr) {
+                continue;
+            }
+            op->result = cqe->res;
+            op->in_flight = false;
+            --in_flight_;
+            op->complete(op);
+        }
+        io_uring_cq_advance(&ring_, seen);
+    }
+
+    io_uring ring_{};
+    unsigned flags_ = 0;
+    unsigned features_ = 0;
+    unsigned capacity_ = 0;
+    std::uint64_t in_flight_ = 0;
+};
+
+} // namespace eddy::detail

@@ -1,0 +1,25 @@
+// eddy — asyncio's model for C++20 on io_uring. The umbrella header: include this.
+#pragma once
+
+#include "eddy/callbacks.hpp"
+#include "eddy/concepts.hpp"
+#include "eddy/create_task.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/future.hpp"
+#include "eddy/gather.hpp"
+#include "eddy/io.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/run.hpp"
+#include "eddy/sleep.hpp"
+#include "eddy/task.hpp"
+
+namespace eddy {
+static_assert(awaitable<task<int>>);
+static_assert(awaitable<task<void>&>);
+static_assert(awaitable<task_handle<int>>);
+static_assert(awaitable<future<int>&>);
+static_assert(awaitable<detail::sleep_awaiter>);
+static_assert(awaitable<detail::io_awaiter<std::size_t>>);
+static_assert(std::is_same_v<await_result_t<task<int>>, int&&>);
+static_assert(std::is_same_v<await_result_t<task_handle<int>>, int>);
+} // namespace eddy

@@ -1,0 +1,154 @@
+// eddy — future<T>: a one-shot result slot that any number of coroutines can await.
+#pragma once
+
+#include "eddy/callbacks.hpp"
+#include "eddy/detail/frame_allocator.hpp"
+#include "eddy/detail/future_base.hpp"
+#include "eddy/detail/state_awaiter.hpp"
+#include "eddy/errors.hpp"
+
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace eddy {
+namespace detail {
+template <class T> class future_state final : public future_base, public pooled {
+public:
+    result_slot<T> value_;
+
+    bool cancel(std::string message) override {
+        if (done()) {
+            return false;
+        }
+        complete(status::cancelled, std::make_exception_ptr(cancelled_error(std::move(message))));
+        return true;
+    }
+    void set_exception(std::exception_ptr e) noexcept { complete(status::finished, std::move(e)); }
+    void set_done() noexcept { complete(status::finished, nullptr); }
+
+protected:
+    void destroy() noexcept override { delete this; }
+    [[nodiscard]] std::string describe() const override { return "future"; }
+};
+
+/// A done-callback: a pooled waiter that, when the state completes, schedules the user's
+/// callable on the loop (asyncio runs done-callbacks with call_soon, never inline).
+template <class F> struct done_callback final : waiter, pooled {
+    done_callback(event_loop& loop, F f) : loop_(&loop), fn_(std::move(f)) {
+        wake_ = [](waiter* w) noexcept {
+            auto* self = static_cast<done_callback*>(w);
+            try {
+                call_soon(std::move(self->fn_));
+            } catch (...) { // NOLINT(bugprone-empty-catch): out of memory; nothing else to do
+            }
+            delete self;
+        };
+    }
+    event_loop* loop_;
+    F fn_;
+};
+} // namespace detail
+
+/// A one-shot result slot (asyncio.Future). Copies share the same state; the state lives as
+/// long as any copy (or an awaiter) does. Creating one allocates its state from eddy's pool.
+/// Not thread-safe: set it from the loop's thread (cross-thread wake-ups are a later feature).
+template <class T = void> class future {
+public:
+    using value_type = T;
+
+    /// A new pending future.
+    future() : s_(new detail::future_state<T>()) {}
+    future(const future& o) noexcept : s_(o.s_) { s_->add_ref(); }
+    future(future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    future& operator=(future o) noexcept {
+        std::swap(s_, o.s_);
+        return *this;
+    }
+    ~future() {
+        if (s_ != nullptr) {
+            s_->release();
+        }
+    }
+
+    /// Sets the value and wakes every awaiter (they resume on a later loop turn). Throws
+    /// eddy::invalid_state_error if the future is already done (InvalidStateError).
+    template <class U = T>
+        requires(!std::is_void_v<T> && std::is_constructible_v<T, U &&>)
+    void set_result(U&& v) {
+        check_pending("set_result");
+        s_->value_.emplace(std::forward<U>(v));
+        s_->set_done();
+    }
+    /// For future<void>: marks it done.
+    void set_result()
+        requires std::is_void_v<T>
+    {
+        check_pending("set_result");
+        s_->set_done();
+    }
+    /// Stores `e`, rethrown to every awaiter. Throws eddy::invalid_state_error if already done.
+    void set_exception(std::exception_ptr e) {
+        check_pending("set_exception");
+        if (!e) {
+            throw std::invalid_argument("eddy::future::set_exception: null exception_ptr");
+        }
+        s_->set_exception(std::move(e));
+    }
+    /// Cancels the future: awaiters get eddy::cancelled_error. False if it was already done.
+    bool cancel(std::string message = {}) { return s_->cancel(std::move(message)); }
+
+    [[nodiscard]] bool done() const noexcept { return s_->done(); }
+    [[nodiscard]] bool cancelled() const noexcept { return s_->cancelled(); }
+
+    /// The value. Throws eddy::invalid_state_error if not done yet, eddy::cancelled_error if
+    /// cancelled, the stored exception if one was set.
+    decltype(auto) result() const {
+        if (!s_->done()) {
+            throw invalid_state_error("eddy: result() of a future that is not done");
+        }
+        s_->rethrow_if_failed();
+        if constexpr (!std::is_void_v<T>) {
+            return static_cast<T&>(s_->value_.get());
+        }
+    }
+    /// The stored exception, or null. Throws as result() does when not done or cancelled.
+    [[nodiscard]] std::exception_ptr exception() const { return s_->exception(); }
+
+    /// Calls `fn(future)` through call_soon on the running loop once the future is done (at
+    /// once, through call_soon, if it is done already). Throws eddy::loop_error with no running
+    /// loop.
+    template <class F>
+        requires std::is_invocable_v<F&, const future&>
+    void add_done_callback(F fn) {
+        event_loop& loop = get_running_loop();
+        auto bound = [self = *this, fn = std::move(fn)]() mutable { fn(self); };
+        if (s_->done()) {
+            call_soon(std::move(bound));
+            return;
+        }
+        s_->add_waiter(*new detail::done_callback<decltype(bound)>(loop, std::move(bound)));
+    }
+
+    /// Waits until done; yields T& (the value stays in the shared state) or rethrows. Cancelling
+    /// the awaiting task cancels the future (asyncio semantics).
+    [[nodiscard]] auto operator co_await() const noexcept {
+        return detail::state_awaiter<T, false>{s_, &s_->value_};
+    }
+
+    /// The shared state (for gather and other combinators).
+    [[nodiscard]] detail::future_state<T>* state() const noexcept { return s_; }
+
+private:
+    void check_pending(const char* what) const {
+        if (s_->done()) {
+            throw invalid_state_error(std::string("eddy::future::") + what +
+                                      ": the future is already done");
+        }
+    }
+
+    detail::future_state<T>* s_;
+};
+
+} // namespace eddy

@@ -1,0 +1,406 @@
+// eddy — gather: run awaitables concurrently, collect their results in argument order.
+#pragma once
+
+#include "eddy/create_task.hpp"
+#include "eddy/future.hpp"
+#include "eddy/loop.hpp"
+
+#include <array>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <ranges>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace eddy {
+
+/// Tag selecting gather's asyncio `return_exceptions=True` form.
+struct return_exceptions_t {
+    explicit return_exceptions_t() = default;
+};
+inline constexpr return_exceptions_t return_exceptions{};
+
+/// What one awaitable of a `gather(return_exceptions, ...)` produced: its value or its exception.
+/// Void results hold std::monostate; references a std::reference_wrapper.
+template <class T> class outcome {
+public:
+    using value_type = T;
+    explicit outcome(T v) : v_(std::in_place_index<0>, std::move(v)) {}
+    explicit outcome(std::exception_ptr e) : v_(std::in_place_index<1>, std::move(e)) {}
+
+    [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
+    explicit operator bool() const noexcept { return has_value(); }
+    /// The value; rethrows the exception when there is none.
+    T& value() & {
+        if (!has_value()) {
+            std::rethrow_exception(std::get<1>(v_));
+        }
+        return std::get<0>(v_);
+    }
+    T&& value() && { return std::move(value()); }
+    /// The exception, or null when there is a value.
+    [[nodiscard]] std::exception_ptr exception() const noexcept {
+        return has_value() ? nullptr : std::get<1>(v_);
+    }
+
+private:
+    std::variant<T, std::exception_ptr> v_;
+};
+
+namespace detail {
+
+/// How a gathered T is stored in the result: void as std::monostate, T& as reference_wrapper.
+template <class T>
+using gathered_t = std::conditional_t<
+    std::is_void_v<T>, std::monostate,
+    std::conditional_t<std::is_reference_v<T>, std::reference_wrapper<std::remove_reference_t<T>>,
+                       T>>;
+
+/// One gathered child: its shared state and the waiter gather parks on it.
+struct gather_child : waiter {
+    future_base* state = nullptr;
+    struct gather_core* core = nullptr;
+};
+
+/// The untyped part of gather: counting completions, first failure, cancellation.
+struct gather_core : suspension {
+    gather_child* children_ = nullptr;
+    std::size_t count_ = 0;
+    std::size_t pending_ = 0;
+    bool settle_all_ = false; // return_exceptions: wait for every child
+    bool woken_ = false;
+    bool cancelling_ = false;
+    bool failed_ = false;
+
+    void bind(gather_child* c, std::size_t n, bool settle_all) noexcept {
+        children_ = c;
+        count_ = n;
+        settle_all_ = settle_all;
+        for (std::size_t i = 0; i < n; ++i) {
+            c[i].core = this;
+        }
+    }
+
+    [[nodiscard]] bool ready() const noexcept {
+        for (std::size_t i = 0; i < count_; ++i) {
+            const future_base* s = children_[i].state;
+            if (!s->done()) {
+                return false;
+            }
+        }
+        return true;
+    }
+    [[nodiscard]] bool early_failure() const noexcept {
+        if (settle_all_) {
+            return false;
+        }
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (children_[i].state->failed()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    bool suspend(std::coroutine_handle<> h) {
+        if (!arm(h, &on_cancel)) {
+            return false;
+        }
+        pending_ = 0;
+        for (std::size_t i = 0; i < count_; ++i) {
+            gather_child& c = children_[i];
+            if (!c.state->done()) {
+                c.wake_ = &on_child;
+                c.state->add_waiter(c);
+                ++pending_;
+            }
+        }
+        return true;
+    }
+
+    void detach() noexcept {
+        for (std::size_t i = 0; i < count_; ++i) {
+            children_[i].unlink();
+        }
+    }
+
+    /// Rethrows the first failure in completion order (argument order among children that had
+    /// already failed before the await). The siblings' later failures count as retrieved.
+    void rethrow_first_failure() {
+        std::size_t pick = first_;
+        for (std::size_t i = 0; pick >= count_ && i < count_; ++i) {
+            if (children_[i].state->failed()) {
+                pick = i;
+            }
+        }
+        if (pick < count_) {
+            failed_ = true;
+            children_[pick].state->rethrow_if_failed();
+        }
+    }
+
+    std::size_t first_ = static_cast<std::size_t>(-1);
+
+private:
+    static void on_child(waiter* w) noexcept {
+        auto* c = static_cast<gather_child*>(w);
+        gather_core* self = c->core;
+        --self->pending_;
+        if (self->woken_) {
+            return;
+        }
+        const bool fail = c->state->failed() && !self->settle_all_ && !self->cancelling_;
+        if (fail) {
+            self->first_ = static_cast<std::size_t>(c - self->children_);
+        }
+        if (self->pending_ == 0 || fail) {
+            self->woken_ = true;
+            self->wake();
+        }
+    }
+    static bool on_cancel(cancel_hook* h) noexcept {
+        auto* self = static_cast<gather_core*>(h);
+        // Cancelling gather cancels every child still running; gather resumes with
+        // cancelled_error once they have all finished.
+        self->cancelling_ = true;
+        for (std::size_t i = 0; i < self->count_; ++i) {
+            try {
+                self->children_[i].state->cancel(self->task_->cancel_message());
+            } catch (...) { // NOLINT(bugprone-empty-catch): message copy failed; cancel anyway
+                self->children_[i].state->cancel({});
+            }
+        }
+        return true;
+    }
+};
+
+template <class A> struct as_handle;
+template <class T> struct as_handle<task<T>> {
+    using type = task_handle<T>;
+    using value = T;
+    static task_handle<T> make(task<T>&& t) { return create_task(std::move(t)); }
+};
+template <class T> struct as_handle<task_handle<T>> {
+    using type = task_handle<T>;
+    using value = T;
+    static task_handle<T> make(task_handle<T>&& h) { return std::move(h); }
+};
+template <class T> struct as_handle<future<T>> {
+    using type = future<T>;
+    using value = T;
+    static future<T> make(future<T>&& f) { return std::move(f); }
+};
+
+template <class A> using handle_of = typename as_handle<std::remove_cvref_t<A>>::type;
+template <class A> using value_of = typename as_handle<std::remove_cvref_t<A>>::value;
+
+/// Takes the value out of a child's state: moved when gather holds the only reference.
+template <class T, class H> gathered_t<T> take_value(H& h) {
+    if constexpr (std::is_void_v<T>) {
+        return {};
+    } else if constexpr (std::is_reference_v<T>) {
+        return std::ref(h.state()->value_.get());
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+        if (h.state()->refs() == 1) {
+            return std::move(h.state()->value_.get());
+        }
+        return h.state()->value_.get();
+    } else {
+        return std::move(h.state()->value_.get());
+    }
+}
+
+inline std::exception_ptr cancelled_exception(future_base* s) {
+    try {
+        (void)s->exception(); // a cancelled state throws its cancelled_error here
+    } catch (...) {
+        return std::current_exception();
+    }
+    return nullptr;
+}
+
+template <class T, class H> outcome<gathered_t<T>> take_outcome(H& h) {
+    future_base* s = h.state();
+    if (s->cancelled() || s->failed()) {
+        s->mark_retrieved();
+        return outcome<gathered_t<T>>(s->cancelled() ? cancelled_exception(s) : s->exception());
+    }
+    return outcome<gathered_t<T>>(take_value<T>(h));
+}
+
+/// gather over a fixed list of awaitables: a tuple result.
+template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
+public:
+    using result_type = std::conditional_t<Settle, std::tuple<outcome<gathered_t<typename H::value_type>>...>,
+                                           std::tuple<gathered_t<typename H::value_type>...>>;
+
+    /// Takes the handles as a tuple: the caller builds it with a braced list, the only form
+    /// whose elements are evaluated (and so tasks created) left to right.
+    explicit gather_tuple(std::tuple<H...>&& hs) : handles_(std::move(hs)) {
+        std::size_t i = 0;
+        std::apply([&](auto&... h) { ((children_[i++].state = h.state()), ...); }, handles_);
+        core_.bind(children_.data(), sizeof...(H), Settle);
+    }
+    gather_tuple(gather_tuple&& o) noexcept(std::is_nothrow_move_constructible_v<std::tuple<H...>>)
+        : handles_(std::move(o.handles_)) {
+        for (std::size_t i = 0; i < sizeof...(H); ++i) {
+            children_[i].state = o.children_[i].state;
+        }
+        core_.bind(children_.data(), sizeof...(H), Settle);
+    }
+    gather_tuple(const gather_tuple&) = delete;
+    gather_tuple& operator=(const gather_tuple&) = delete;
+    gather_tuple& operator=(gather_tuple&&) = delete;
+    ~gather_tuple() {
+        core_.detach();
+        if (core_.failed_) {
+            for (auto& c : children_) {
+                c.state->mark_retrieved();
+            }
+        }
+    }
+
+    [[nodiscard]] bool await_ready() const noexcept { return core_.ready() || core_.early_failure(); }
+    bool await_suspend(std::coroutine_handle<> h) { return core_.suspend(h); }
+    result_type await_resume() {
+        core_.detach();
+        core_.throw_if_cancelled();
+        if (core_.cancelling_) {
+            throw cancelled_error(core_.task_ != nullptr ? core_.task_->cancel_message() : "");
+        }
+        if constexpr (Settle) {
+            return std::apply([](auto&... h) { return result_type(take_outcome<typename H::value_type>(h)...); },
+                              handles_);
+        } else {
+            core_.rethrow_first_failure();
+            return std::apply([](auto&... h) { return result_type(take_value<typename H::value_type>(h)...); },
+                              handles_);
+        }
+    }
+
+private:
+    std::tuple<H...> handles_;
+    std::array<gather_child, sizeof...(H)> children_{};
+    gather_core core_;
+};
+
+/// gather over a range: a vector result.
+template <bool Settle, class H> class [[nodiscard]] gather_range {
+public:
+    using value_type = typename H::value_type;
+    using element = std::conditional_t<Settle, outcome<gathered_t<value_type>>, gathered_t<value_type>>;
+
+    explicit gather_range(std::vector<H> hs) : handles_(std::move(hs)), children_(handles_.size()) {
+        for (std::size_t i = 0; i < handles_.size(); ++i) {
+            children_[i].state = handles_[i].state();
+        }
+        core_.bind(children_.data(), children_.size(), Settle);
+    }
+    gather_range(gather_range&& o) : handles_(std::move(o.handles_)), children_(handles_.size()) {
+        for (std::size_t i = 0; i < handles_.size(); ++i) {
+            children_[i].state = handles_[i].state();
+        }
+        core_.bind(children_.data(), children_.size(), Settle);
+    }
+    gather_range(const gather_range&) = delete;
+    gather_range& operator=(const gather_range&) = delete;
+    gather_range& operator=(gather_range&&) = delete;
+    ~gather_range() {
+        core_.detach();
+        if (core_.failed_) {
+            for (auto& c : children_) {
+                c.state->mark_retrieved();
+            }
+        }
+    }
+
+    [[nodiscard]] bool await_ready() const noexcept { return core_.ready() || core_.early_failure(); }
+    bool await_suspend(std::coroutine_handle<> h) { return core_.suspend(h); }
+    std::vector<element> await_resume() {
+        core_.detach();
+        core_.throw_if_cancelled();
+        if (core_.cancelling_) {
+            throw cancelled_error(core_.task_ != nullptr ? core_.task_->cancel_message() : "");
+        }
+        if constexpr (!Settle) {
+            core_.rethrow_first_failure();
+        }
+        std::vector<element> out;
+        out.reserve(handles_.size());
+        for (H& h : handles_) {
+            if constexpr (Settle) {
+                out.push_back(take_outcome<value_type>(h));
+            } else {
+                out.push_back(take_value<value_type>(h));
+            }
+        }
+        return out;
+    }
+
+private:
+    std::vector<H> handles_;
+    std::vector<gather_child> children_;
+    gather_core core_;
+};
+
+template <class A>
+concept gatherable = requires { typename as_handle<std::remove_cvref_t<A>>::type; };
+
+} // namespace detail
+
+/// Runs every awaitable concurrently (asyncio.gather) and yields a tuple of their results in
+/// argument order (void results as std::monostate, references as std::reference_wrapper).
+/// Accepts task<T> (scheduled at once with create_task, as asyncio wraps coroutines in tasks),
+/// task_handle<T> and future<T>, by value.
+/// Throws: the first failure as soon as it happens, while the other children keep running;
+/// eddy::cancelled_error if the awaiting task is cancelled, after cancelling every child and
+/// waiting for them to finish. Needs a running loop (eddy::loop_error otherwise).
+template <class... A>
+    requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
+[[nodiscard]] auto gather(A&&... aws) {
+    return detail::gather_tuple<false, detail::handle_of<A>...>(std::tuple<detail::handle_of<A>...>{
+        detail::as_handle<std::remove_cvref_t<A>>::make(std::move(aws))...});
+}
+
+/// gather(return_exceptions, ...): waits for every child and yields a tuple of outcome<T>,
+/// each holding that child's value or exception (asyncio's return_exceptions=True).
+template <class... A>
+    requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
+[[nodiscard]] auto gather(return_exceptions_t, A&&... aws) {
+    return detail::gather_tuple<true, detail::handle_of<A>...>(std::tuple<detail::handle_of<A>...>{
+        detail::as_handle<std::remove_cvref_t<A>>::make(std::move(aws))...});
+}
+
+/// gather over a range of task<T>, task_handle<T> or future<T> (moved from): a std::vector of
+/// results in the range's order. Same contract as the variadic form.
+template <std::ranges::input_range R>
+    requires detail::gatherable<std::ranges::range_value_t<R>>
+[[nodiscard]] auto gather(R&& range) {
+    using A = std::ranges::range_value_t<R>;
+    std::vector<detail::handle_of<A>> hs;
+    if constexpr (std::ranges::sized_range<R>) {
+        hs.reserve(std::ranges::size(range));
+    }
+    for (auto&& a : range) {
+        hs.push_back(detail::as_handle<A>::make(std::move(a)));
+    }
+    return detail::gather_range<false, detail::handle_of<A>>(std::move(hs));
+}
+
+/// gather(return_exceptions, range): a std::vector of outcome<T>.
+template <std::ranges::input_range R>
+    requires detail::gatherable<std::ranges::range_value_t<R>>
+[[nodiscard]] auto gather(return_exceptions_t, R&& range) {
+    using A = std::ranges::range_value_t<R>;
+    std::vector<detail::handle_of<A>> hs;
+    for (auto&& a : range) {
+        hs.push_back(detail::as_handle<A>::make(std::move(a)));
+    }
+    return detail::gather_range<true, detail::handle_of<A>>(std::move(hs));
+}
+
+} // namespace eddy

@@ -1,0 +1,349 @@
+// eddy — the event loop: one per thread, a FIFO ready queue, user-space timers, one reactor.
+#pragma once
+
+#include "eddy/detail/frame_allocator.hpp"
+#include "eddy/detail/list.hpp"
+#include "eddy/detail/reactor.hpp"
+#include "eddy/detail/ready_queue.hpp"
+#include "eddy/detail/task_base.hpp"
+#include "eddy/detail/timer_heap.hpp"
+#include "eddy/detail/uring_reactor.hpp"
+#include "eddy/errors.hpp"
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
+
+namespace eddy {
+
+/// The loop's clock: monotonic, as asyncio's loop.time().
+using clock = std::chrono::steady_clock;
+
+/// How a loop is built.
+struct loop_options {
+    /// Submission queue slots of the io_uring ring.
+    unsigned ring_entries = 4096;
+};
+
+class event_loop;
+
+namespace detail {
+/// The loop running on this thread, set by event_loop while it runs (never a global object).
+inline thread_local event_loop* running_loop_ = nullptr;
+
+/// Symmetric transfers since the loop last resumed work. g++ 12 turns symmetric transfer into a
+/// real tail call only at -O2 without sanitizers; elsewhere each transfer nests a stack frame,
+/// and 1,000,000 synchronous co_awaits overflow the stack. Past this depth the next coroutine
+/// is resumed from the ready queue instead, which unwinds the stack. (GCC PR 100897 and the
+/// field notes; clang needs no help but pays one queue round trip per 256 transfers.)
+inline thread_local unsigned transfer_depth_ = 0;
+inline constexpr unsigned max_transfer_depth = 256;
+
+/// A plain callback scheduled on the loop (call_soon / call_later). Reference counted: the
+/// loop holds one reference while it is scheduled, a callback_handle holds another.
+struct callback_node;
+struct callback_timer : timer_node {
+    callback_node* owner_ = nullptr;
+};
+struct callback_node : list_node {
+    callback_timer timer_;
+    event_loop* loop_ = nullptr;
+    void (*invoke_)(callback_node*) = nullptr;
+    void (*destroy_)(callback_node*) noexcept = nullptr;
+    std::uint32_t refs_ = 1;
+    bool cancelled_ = false;
+    bool finished_ = false;
+
+    void release() noexcept {
+        if (--refs_ == 0) {
+            destroy_(this);
+        }
+    }
+};
+
+std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept;
+} // namespace detail
+
+/// The event loop (asyncio's BaseEventLoop, minus what later headers add). Made by `eddy::run`;
+/// usable directly for embedding. Not thread-safe: it belongs to the thread that made it.
+class event_loop {
+public:
+    /// Makes a loop with its io_uring reactor. Throws std::system_error when io_uring cannot be
+    /// set up (errno EPERM, ENOSYS, ENOMEM...).
+    explicit event_loop(loop_options opts = {})
+        : reactor_(std::make_unique<detail::uring_reactor>(opts.ring_entries)) {}
+
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    /// Cancels every task still pending, runs them until they finish, and drains every kernel
+    /// operation before the ring closes.
+    ~event_loop() { shutdown(); }
+
+    /// The reactor backend this loop runs on: "io_uring" (an epoll fallback is planned).
+    [[nodiscard]] const char* backend() const noexcept { return reactor_->name(); }
+
+    /// The loop's monotonic time (asyncio's loop.time()).
+    [[nodiscard]] clock::time_point time() const noexcept { return clock::now(); }
+
+    /// Cancels every unfinished task, runs the loop until they have all finished, drops
+    /// callbacks that never ran and waits for every kernel operation to complete. Called by
+    /// `eddy::run` before it returns and by the destructor; idempotent.
+    void shutdown() noexcept;
+
+    // ---- Interface for eddy's awaiters and handles (not for applications) ----
+
+    /// Resumes `h` on a later turn, as part of `task` (FIFO).
+    void schedule(std::coroutine_handle<> h, detail::task_base* task) {
+        ready_.push(detail::ready_item{nullptr, h.address(), task});
+    }
+    /// Runs the callback on a later turn (FIFO with coroutines). Takes a loop reference.
+    void post(detail::callback_node& cb) {
+        ready_.push(detail::ready_item{&run_callback, &cb, nullptr});
+    }
+    /// Arms `cb` to be posted at `deadline_ns` (the loop clock's ns).
+    void post_at(detail::callback_node& cb, std::int64_t deadline_ns) {
+        cb.timer_.deadline_ = deadline_ns;
+        cb.timer_.fire_ = &fire_callback;
+        cb.timer_.owner_ = &cb;
+        timers_.push(cb.timer_);
+    }
+    void track(detail::callback_node& cb) noexcept { callbacks_.push_back(cb); }
+
+    void add_timer(detail::timer_node& t) { timers_.push(t); }
+    void remove_timer(detail::timer_node& t) noexcept { timers_.remove(t); }
+
+    [[nodiscard]] detail::reactor& io() noexcept { return *reactor_; }
+    [[nodiscard]] detail::task_base* current_task() const noexcept { return current_; }
+
+    void register_task(detail::task_base& t) noexcept {
+        t.loop_link_.owner = &t;
+        tasks_.push_back(t.loop_link_);
+    }
+    void unregister_task(detail::task_base& t) noexcept { t.loop_link_.unlink(); }
+
+    /// Loop clock in nanoseconds.
+    [[nodiscard]] static std::int64_t now_ns() noexcept {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   clock::now().time_since_epoch())
+            .count();
+    }
+
+    /// One turn: poll I/O (waiting only if nothing is ready, until the nearest timer), move
+    /// expired timers to the ready queue, run what was ready at the start of the run phase.
+    /// Returns false, doing nothing, when nothing could ever become ready (no ready work, no
+    /// timer, no kernel operation).
+    bool run_once() {
+        if (!ready_.empty()) {
+            if (reactor_->in_flight() != 0) {
+                reactor_->poll(0);
+            }
+        } else if (!timers_.empty()) {
+            const std::int64_t wait = timers_.next_deadline() - now_ns();
+            reactor_->poll(wait > 0 ? wait : 0);
+        } else if (reactor_->in_flight() != 0) {
+            reactor_->poll(std::nullopt);
+        } else {
+            return false;
+        }
+        if (!timers_.empty()) {
+            const std::int64_t now = now_ns();
+            while (detail::timer_node* t = timers_.pop_expired(now)) {
+                t->fire_(t);
+            }
+        }
+        for (std::size_t n = ready_.size(); n > 0; --n) {
+            const detail::ready_item item = ready_.pop();
+            current_ = item.task;
+            detail::transfer_depth_ = 0;
+            if (item.run != nullptr) {
+                item.run(item.ptr);
+            } else {
+                std::coroutine_handle<>::from_address(item.ptr).resume();
+            }
+        }
+        current_ = nullptr;
+        return true;
+    }
+
+private:
+    static void fire_callback(detail::timer_node* t) noexcept {
+        detail::callback_node* cb = static_cast<detail::callback_timer*>(t)->owner_;
+        try {
+            cb->loop_->post(*cb);
+        } catch (...) {
+            std::terminate(); // the ready queue could not grow: out of memory
+        }
+    }
+
+    static void run_callback(void* p) noexcept {
+        auto* cb = static_cast<detail::callback_node*>(p);
+        if (!cb->cancelled_) {
+            try {
+                cb->invoke_(cb);
+            } catch (const std::exception& e) {
+                // asyncio logs exceptions from callbacks through the loop's handler and goes on.
+                std::fprintf(stderr, "eddy: exception in callback: %s\n", e.what());
+            } catch (...) {
+                std::fprintf(stderr, "eddy: exception in callback (not a std::exception)\n");
+            }
+        }
+        cb->finished_ = true;
+        cb->unlink();
+        cb->release();
+    }
+
+    detail::ready_queue ready_;
+    detail::timer_heap timers_;
+    std::unique_ptr<detail::reactor> reactor_;
+    detail::intrusive_list tasks_;
+    detail::intrusive_list callbacks_;
+    detail::task_base* current_ = nullptr;
+};
+
+namespace detail {
+/// Makes `loop` the running loop of this thread for a scope. Nested running loops are an error.
+class running_loop_scope {
+public:
+    explicit running_loop_scope(event_loop& loop) : previous_(running_loop_) {
+        running_loop_ = &loop;
+    }
+    running_loop_scope(const running_loop_scope&) = delete;
+    running_loop_scope& operator=(const running_loop_scope&) = delete;
+    ~running_loop_scope() { running_loop_ = previous_; }
+
+private:
+    event_loop* previous_;
+};
+
+inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept {
+    if (++transfer_depth_ < max_transfer_depth || running_loop_ == nullptr) {
+        return next;
+    }
+    try {
+        running_loop_->schedule(next, running_loop_->current_task());
+    } catch (...) {
+        return next; // out of memory for the queue: keep going on the stack
+    }
+    return std::noop_coroutine();
+}
+} // namespace detail
+
+/// The loop running on this thread. Throws eddy::loop_error when there is none.
+[[nodiscard]] inline event_loop& get_running_loop() {
+    if (detail::running_loop_ == nullptr) {
+        throw loop_error("eddy: no running event loop (call this inside eddy::run)");
+    }
+    return *detail::running_loop_;
+}
+
+/// The running loop's monotonic time (asyncio's loop.time()). Throws eddy::loop_error outside
+/// a running loop.
+[[nodiscard]] inline clock::time_point time() { return get_running_loop().time(); }
+
+inline void event_loop::shutdown() noexcept {
+    detail::running_loop_scope scope(*this);
+    try {
+        // Cancel every unfinished task (and the ones their cleanup creates), then let them run
+        // their cleanup to the end, as asyncio.run does.
+        while (!tasks_.empty()) {
+            for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
+                 n = n->next_) {
+                detail::task_base* t = detail::task_of(n);
+                if (!t->shutdown_cancelled_) {
+                    t->shutdown_cancelled_ = true;
+                    t->cancel({});
+                }
+            }
+            if (!run_once()) {
+                break;
+            }
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "eddy: error while shutting the loop down: %s\n", e.what());
+    }
+    for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
+        // Waiting on something that ignores cancellation and that nothing can complete: the
+        // frame cannot be resumed and destroying it would free memory still referenced.
+        std::fprintf(stderr,
+                     "eddy: a task ignored cancellation and can never resume; it is leaked\n");
+    }
+    // Callbacks that never ran are dropped; each posted one is still in the ready queue or
+    // the timer heap and is released when popped.
+    for (detail::list_node* n = callbacks_.front(); n != nullptr && n != callbacks_.end();
+         n = n->next_) {
+        static_cast<detail::callback_node*>(n)->cancelled_ = true;
+    }
+    while (detail::timer_node* t = timers_.pop_expired(INT64_MAX)) {
+        t->fire_(t);
+    }
+    while (!ready_.empty()) {
+        const detail::ready_item item = ready_.pop();
+        if (item.run != nullptr) {
+            item.run(item.ptr);
+        }
+    }
+    // Nothing may be left in the kernel pointing into memory we are about to free.
+    try {
+        while (reactor_->in_flight() != 0) {
+            reactor_->poll(std::nullopt);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "eddy: error while draining the ring: %s\n", e.what());
+    }
+}
+
+namespace detail {
+
+/// The common core of eddy's awaiters that suspend a task until an event: it installs the
+/// task's cancel hook, consumes a pending cancellation instead of suspending, and resumes the
+/// task through the ready queue.
+struct suspension : cancel_hook {
+    event_loop* loop_ = nullptr;
+    task_base* task_ = nullptr;
+    std::coroutine_handle<> handle_;
+    bool cancelled_ = false;
+
+    /// Returns false when a cancellation is pending: then the caller must not suspend, and
+    /// `throw_if_cancelled` throws.
+    bool arm(std::coroutine_handle<> h, bool (*on_cancel)(cancel_hook*) noexcept) {
+        loop_ = &get_running_loop();
+        task_ = loop_->current_task();
+        if (task_ != nullptr && task_->take_pending_cancel()) {
+            cancelled_ = true;
+            return false;
+        }
+        handle_ = h;
+        cancel_ = on_cancel;
+        if (task_ != nullptr) {
+            task_->set_hook(this);
+        }
+        return true;
+    }
+    void disarm() noexcept {
+        if (task_ != nullptr) {
+            task_->clear_hook(this);
+        }
+    }
+    /// Schedules the suspended coroutine. Ends the hook: a later cancel() goes to the next await.
+    void wake() noexcept {
+        disarm();
+        try {
+            loop_->schedule(handle_, task_);
+        } catch (...) {
+            std::terminate(); // the ready queue could not grow: out of memory
+        }
+    }
+    void throw_if_cancelled() const {
+        if (cancelled_) {
+            throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
+        }
+    }
+};
+
+} // namespace detail
+} // namespace eddy

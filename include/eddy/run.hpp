@@ -1,0 +1,66 @@
+// eddy — run: the program's entry point into the loop (asyncio.run).
+#pragma once
+
+#include "eddy/create_task.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/task.hpp"
+
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace eddy {
+
+/// Makes an event loop on this thread, runs `main` to completion and returns its value or
+/// rethrows its exception (asyncio.run). Before returning, every task still pending is
+/// cancelled and run until it finishes, and every kernel operation is drained; the loop and
+/// its ring are then destroyed. Throws eddy::loop_error when called while a loop runs on this
+/// thread, or when `main` waits for something that nothing could ever complete (a deadlock);
+/// std::system_error when io_uring cannot be set up.
+template <class T> T run(task<T> main, loop_options options = {}) {
+    if (detail::running_loop_ != nullptr) {
+        throw loop_error("eddy::run() cannot be called from a running event loop");
+    }
+    event_loop loop(options);
+    detail::running_loop_scope scope(loop);
+    using stored = std::conditional_t<std::is_void_v<T>, bool,
+                                      std::conditional_t<std::is_reference_v<T>,
+                                                          std::remove_reference_t<T>*, T>>;
+    std::optional<stored> value;
+    std::exception_ptr error;
+    {
+        task_handle<T> h = create_task(std::move(main), "main");
+        try {
+            while (!h.done()) {
+                if (!loop.run_once()) {
+                    throw loop_error("eddy::run: deadlock: the main task waits for something "
+                                     "that nothing can complete (no ready task, no timer, no "
+                                     "kernel operation)");
+                }
+            }
+            if constexpr (std::is_void_v<T>) {
+                h.result();
+                value.emplace(true);
+            } else if constexpr (std::is_reference_v<T>) {
+                value.emplace(&h.result());
+            } else {
+                value.emplace(std::move(h.result()));
+            }
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+    loop.shutdown();
+    if (error) {
+        std::rethrow_exception(error);
+    }
+    if constexpr (std::is_reference_v<T>) {
+        return **value;
+    } else if constexpr (!std::is_void_v<T>) {
+        return std::move(*value);
+    }
+}
+
+} // namespace eddy

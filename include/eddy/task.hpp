@@ -1,0 +1,176 @@
+// eddy — task<T>: a lazy coroutine, started by co_await, yielding its result or exception.
+#pragma once
+
+#include "eddy/detail/frame_allocator.hpp"
+#include "eddy/detail/future_base.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/loop.hpp"
+
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+namespace eddy {
+
+template <class T = void> class task;
+
+namespace detail {
+
+struct task_promise_base : pooled {
+    struct final_awaiter {
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+            std::coroutine_handle<> next = h.promise().continuation_;
+            return next ? transfer_to(next) : std::noop_coroutine();
+        }
+        void await_resume() const noexcept {}
+    };
+
+    task_promise_base() noexcept = default;
+    [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
+    [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
+    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+
+    std::coroutine_handle<> continuation_;
+    std::exception_ptr exception_;
+};
+
+template <class T> struct task_promise final : task_promise_base {
+    task<T> get_return_object() noexcept;
+    template <class U>
+        requires std::is_convertible_v<U&&, T>
+    void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        value_.emplace(std::forward<U>(v));
+    }
+    T& result() & {
+        if (exception_) {
+            std::rethrow_exception(exception_);
+        }
+        return value_.get();
+    }
+    T&& result() && {
+        if (exception_) {
+            std::rethrow_exception(exception_);
+        }
+        return std::move(value_.get());
+    }
+    result_slot<T> value_;
+};
+
+template <class T> struct task_promise<T&> final : task_promise_base {
+    task<T&> get_return_object() noexcept;
+    void return_value(T& v) noexcept { value_.emplace(v); }
+    T& result() {
+        if (exception_) {
+            std::rethrow_exception(exception_);
+        }
+        return value_.get();
+    }
+    result_slot<T&> value_;
+};
+
+template <> struct task_promise<void> final : task_promise_base {
+    task<void> get_return_object() noexcept;
+    void return_void() const noexcept {}
+    void result() const {
+        if (exception_) {
+            std::rethrow_exception(exception_);
+        }
+    }
+};
+
+static_assert(noexcept(std::declval<task_promise_base&>().final_suspend()));
+static_assert(noexcept(std::declval<task_promise_base::final_awaiter&>().await_suspend(
+    std::coroutine_handle<task_promise<void>>{})));
+static_assert(noexcept(std::declval<task_promise_base&>().unhandled_exception()));
+
+} // namespace detail
+
+/// A lazy coroutine returning T (asyncio's coroutine object). Nothing runs until it is awaited:
+/// `co_await t` starts it in the awaiting task and yields its value or rethrows its exception.
+/// To run it concurrently, hand it to `create_task` or `gather`.
+///
+/// Ownership: move-only; the task owns its coroutine frame, so destroying a task that never
+/// started destroys the frame and the arguments it captured. A task may be awaited once; awaiting
+/// it again after it finished yields the same result. Frames come from eddy's per-thread
+/// recycling allocator.
+template <class T> class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using value_type = T;
+    using handle_type = std::coroutine_handle<promise_type>;
+
+    task() noexcept = default;
+    explicit task(handle_type h) noexcept : h_(h) {}
+    task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+    task& operator=(task&& other) noexcept {
+        if (this != &other) {
+            if (h_) {
+                h_.destroy();
+            }
+            h_ = std::exchange(other.h_, {});
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task() {
+        if (h_) {
+            h_.destroy();
+        }
+    }
+
+    /// True when the coroutine has run to its end (its result or exception is available).
+    [[nodiscard]] bool done() const noexcept { return h_ && h_.done(); }
+    /// True when this object holds a coroutine (false after a move).
+    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+
+    /// Awaiting an lvalue task yields T& (the value stays in the frame this task owns).
+    /// Throws: the coroutine's exception; eddy::invalid_state_error for an empty task or one
+    /// already being awaited elsewhere.
+    [[nodiscard]] auto operator co_await() & noexcept { return awaiter<false>{h_}; }
+    /// Awaiting an rvalue task yields T&& (moved out by the caller's initialization).
+    [[nodiscard]] auto operator co_await() && noexcept { return awaiter<true>{h_}; }
+
+private:
+    template <bool Move> struct [[nodiscard]] awaiter {
+        handle_type h_;
+
+        [[nodiscard]] bool await_ready() const noexcept { return !h_ || h_.done(); }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) {
+            if (h_.promise().continuation_) {
+                throw invalid_state_error("eddy::task awaited while already running");
+            }
+            h_.promise().continuation_ = awaiting;
+            return detail::transfer_to(h_);
+        }
+        decltype(auto) await_resume() const {
+            if (!h_) {
+                throw invalid_state_error("eddy::task: awaiting an empty task");
+            }
+            if constexpr (Move && !std::is_reference_v<T> && !std::is_void_v<T>) {
+                return std::move(h_.promise()).result();
+            } else {
+                return h_.promise().result();
+            }
+        }
+    };
+
+    handle_type h_;
+};
+
+namespace detail {
+template <class T> task<T> task_promise<T>::get_return_object() noexcept {
+    return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+template <class T> task<T&> task_promise<T&>::get_return_object() noexcept {
+    return task<T&>{std::coroutine_handle<task_promise<T&>>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+    return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+} // namespace detail
+
+} // namespace eddy
