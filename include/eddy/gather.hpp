@@ -187,12 +187,12 @@ template <class T> struct as_handle<task<T>> {
 template <class T> struct as_handle<task_handle<T>> {
     using type = task_handle<T>;
     using value = T;
-    static task_handle<T> make(task_handle<T>&& h) { return std::move(h); }
+    static task_handle<T> make(task_handle<T> h) noexcept { return h; } // lvalues are copied
 };
 template <class T> struct as_handle<future<T>> {
     using type = future<T>;
     using value = T;
-    static future<T> make(future<T>&& f) { return std::move(f); }
+    static future<T> make(future<T> f) noexcept { return f; }
 };
 
 template <class A> using handle_of = typename as_handle<std::remove_cvref_t<A>>::type;
@@ -354,8 +354,8 @@ concept gatherable = requires { typename as_handle<std::remove_cvref_t<A>>::type
 
 /// Runs every awaitable concurrently (asyncio.gather) and yields a tuple of their results in
 /// argument order (void results as std::monostate, references as std::reference_wrapper).
-/// Accepts task<T> (scheduled at once with create_task, as asyncio wraps coroutines in tasks),
-/// task_handle<T> and future<T>, by value.
+/// Accepts task<T> rvalues (scheduled at once with create_task, as asyncio wraps coroutines in
+/// tasks), task_handle<T> and future<T> (lvalues are shared, not moved from).
 /// Throws: the first failure as soon as it happens, while the other children keep running;
 /// eddy::cancelled_error if the awaiting task is cancelled, after cancelling every child and
 /// waiting for them to finish. Needs a running loop (eddy::loop_error otherwise).
@@ -363,7 +363,7 @@ template <class... A>
     requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
 [[nodiscard]] auto gather(A&&... aws) {
     return detail::gather_tuple<false, detail::handle_of<A>...>(std::tuple<detail::handle_of<A>...>{
-        detail::as_handle<std::remove_cvref_t<A>>::make(std::move(aws))...});
+        detail::as_handle<std::remove_cvref_t<A>>::make(std::forward<A>(aws))...});
 }
 
 /// gather(return_exceptions, ...): waits for every child and yields a tuple of outcome<T>,
@@ -372,10 +372,11 @@ template <class... A>
     requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
 [[nodiscard]] auto gather(return_exceptions_t, A&&... aws) {
     return detail::gather_tuple<true, detail::handle_of<A>...>(std::tuple<detail::handle_of<A>...>{
-        detail::as_handle<std::remove_cvref_t<A>>::make(std::move(aws))...});
+        detail::as_handle<std::remove_cvref_t<A>>::make(std::forward<A>(aws))...});
 }
 
-/// gather over a range of task<T>, task_handle<T> or future<T> (moved from): a std::vector of
+/// gather over a range of task<T>, task_handle<T> or future<T> (an rvalue range is moved from,
+/// an lvalue range of handles is shared): a std::vector of
 /// results in the range's order. Same contract as the variadic form.
 template <std::ranges::input_range R>
     requires detail::gatherable<std::ranges::range_value_t<R>>
@@ -386,7 +387,11 @@ template <std::ranges::input_range R>
         hs.reserve(std::ranges::size(range));
     }
     for (auto&& a : range) {
-        hs.push_back(detail::as_handle<A>::make(std::move(a)));
+        if constexpr (std::is_lvalue_reference_v<R>) {
+            hs.push_back(detail::as_handle<A>::make(a)); // handles copied; tasks cannot be
+        } else {
+            hs.push_back(detail::as_handle<A>::make(std::move(a)));
+        }
     }
     return detail::gather_range<false, detail::handle_of<A>>(std::move(hs));
 }
@@ -398,7 +403,11 @@ template <std::ranges::input_range R>
     using A = std::ranges::range_value_t<R>;
     std::vector<detail::handle_of<A>> hs;
     for (auto&& a : range) {
-        hs.push_back(detail::as_handle<A>::make(std::move(a)));
+        if constexpr (std::is_lvalue_reference_v<R>) {
+            hs.push_back(detail::as_handle<A>::make(a)); // handles copied; tasks cannot be
+        } else {
+            hs.push_back(detail::as_handle<A>::make(std::move(a)));
+        }
     }
     return detail::gather_range<true, detail::handle_of<A>>(std::move(hs));
 }

@@ -1,0 +1,106 @@
+// Test helpers: a lifetime-counting type, stderr capture, a pipe, an allocation counter.
+#pragma once
+
+#include "catch.hpp"
+
+#include <eddy/eddy.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <fcntl.h>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+#include <utility>
+
+namespace eddy_test {
+
+/// Counts constructions and destructions: `alive()` must be 0 when everything was cleaned up,
+/// and a double destruction shows as a negative count.
+struct tracked {
+    static inline int live = 0;
+    static inline int constructed = 0;
+    int value = 0;
+    bool moved_from = false;
+
+    explicit tracked(int v = 0) : value(v) { ++live, ++constructed; }
+    tracked(const tracked& o) : value(o.value) { ++live, ++constructed; }
+    tracked(tracked&& o) noexcept : value(o.value) {
+        o.moved_from = true;
+        ++live, ++constructed;
+    }
+    tracked& operator=(const tracked&) = default;
+    tracked& operator=(tracked&&) = default;
+    ~tracked() { --live; }
+    static void reset() { live = constructed = 0; }
+};
+
+/// Runs `fn` with stderr redirected to a temporary file and returns what was written.
+template <class F> std::string capture_stderr(F&& fn) {
+    std::fflush(stderr);
+    char path[] = "/tmp/eddy-stderr-XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    ::unlink(path);
+    const int saved = ::dup(2);
+    ::dup2(fd, 2);
+    try {
+        std::forward<F>(fn)();
+    } catch (...) {
+        std::fflush(stderr);
+        ::dup2(saved, 2);
+        ::close(saved);
+        ::close(fd);
+        throw;
+    }
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+    std::string out;
+    ::lseek(fd, 0, SEEK_SET);
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+/// A pipe whose ends close on destruction.
+struct pipe_pair {
+    int r = -1;
+    int w = -1;
+    pipe_pair() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) {
+            throw std::runtime_error("pipe2 failed");
+        }
+        r = fds[0];
+        w = fds[1];
+    }
+    pipe_pair(const pipe_pair&) = delete;
+    pipe_pair& operator=(const pipe_pair&) = delete;
+    ~pipe_pair() {
+        close_read();
+        close_write();
+    }
+    void close_read() {
+        if (r >= 0) {
+            ::close(r);
+            r = -1;
+        }
+    }
+    void close_write() {
+        if (w >= 0) {
+            ::close(w);
+            w = -1;
+        }
+    }
+};
+
+/// Global operator new calls on this thread so far (defined in test_alloc_counter.cpp, which
+/// replaces the global allocation functions for the whole test binary).
+std::uint64_t allocations() noexcept;
+
+} // namespace eddy_test

@@ -1,0 +1,75 @@
+// call_soon, call_later, call_at: ordering, cancellation, errors, shutdown.
+#include "helpers.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("call_soon callbacks run in FIFO order on a later turn", "[callbacks]") {
+    std::vector<int> order;
+    eddy::run([&]() -> eddy::task<> {
+        for (int i = 0; i < 5; ++i) {
+            (void)eddy::call_soon([&order, i] { order.push_back(i); });
+        }
+        CHECK(order.empty());
+        co_await eddy::yield();
+    }());
+    CHECK(order == std::vector<int>{0, 1, 2, 3, 4});
+}
+
+TEST_CASE("call_later and call_at run by deadline, equal deadlines in scheduling order",
+          "[callbacks]") {
+    std::vector<std::string> order;
+    eddy::run([&]() -> eddy::task<> {
+        const auto when = eddy::time() + 5ms;
+        (void)eddy::call_later(8ms, [&] { order.emplace_back("late"); });
+        (void)eddy::call_at(when, [&] { order.emplace_back("a"); });
+        (void)eddy::call_at(when, [&] { order.emplace_back("b"); });
+        (void)eddy::call_later(1ms, [&] { order.emplace_back("early"); });
+        co_await eddy::sleep(30ms);
+    }());
+    CHECK(order == std::vector<std::string>{"early", "a", "b", "late"});
+}
+
+TEST_CASE("a cancelled callback never runs; cancel after it ran returns false", "[callbacks]") {
+    int ran = 0;
+    eddy::run([&]() -> eddy::task<> {
+        auto soon = eddy::call_soon([&] { ran += 1; });
+        auto later = eddy::call_later(1ms, [&] { ran += 10; });
+        auto kept = eddy::call_soon([&] { ran += 100; });
+        CHECK(soon.cancel());
+        CHECK(later.cancel());
+        CHECK_FALSE(later.cancel());
+        CHECK(later.cancelled());
+        co_await eddy::sleep(10ms);
+        CHECK(kept.done());
+        CHECK_FALSE(kept.cancel());
+    }());
+    CHECK(ran == 100);
+}
+
+TEST_CASE("an exception escaping a callback is reported and the loop goes on", "[callbacks]") {
+    bool after = false;
+    const std::string err = eddy_test::capture_stderr([&] {
+        eddy::run([&]() -> eddy::task<> {
+            (void)eddy::call_soon([] { throw std::runtime_error("callback broke"); });
+            (void)eddy::call_soon([&] { after = true; });
+            co_await eddy::yield();
+        }());
+    });
+    CHECK(after);
+    CHECK(err.find("callback broke") != std::string::npos);
+}
+
+TEST_CASE("callbacks still scheduled when run ends are dropped without leaking", "[callbacks]") {
+    const auto frames = eddy::live_frames();
+    bool ran = false;
+    eddy::run([&]() -> eddy::task<> {
+        (void)eddy::call_later(1h, [&] { ran = true; });
+        (void)eddy::call_soon([&] { ran = true; });
+        co_return;
+    }());
+    CHECK_FALSE(ran);
+    CHECK(eddy::live_frames() == frames);
+}

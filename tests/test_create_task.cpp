@@ -1,0 +1,238 @@
+// create_task and task_handle: scheduling, shared awaiting, state queries, cancellation basics.
+#include "helpers.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using eddy_test::tracked;
+
+namespace {
+eddy::task<int> after(std::chrono::milliseconds d, int v) {
+    co_await eddy::sleep(d);
+    co_return v;
+}
+eddy::task<int> fail_after(std::chrono::milliseconds d) {
+    co_await eddy::sleep(d);
+    throw std::runtime_error("task failed");
+}
+} // namespace
+
+TEST_CASE("a created task starts on a later loop turn even if nobody awaits it", "[create_task]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        auto h = eddy::create_task([&]() -> eddy::task<> {
+            log.emplace_back("task");
+            co_return;
+        });
+        log.emplace_back("after create");
+        co_await eddy::yield();
+        log.emplace_back("after yield");
+        CHECK(h.done());
+    }());
+    CHECK(log == std::vector<std::string>{"after create", "task", "after yield"});
+}
+
+TEST_CASE("a task handle can be awaited many times and by several tasks", "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task(after(5ms, 9));
+        auto waiter = [h]() mutable -> eddy::task<int> { co_return co_await h; };
+        auto a = eddy::create_task(waiter);
+        auto b = eddy::create_task(waiter);
+        CHECK(co_await h == 9);
+        CHECK(co_await h == 9);
+        CHECK(co_await a == 9);
+        CHECK(co_await b == 9);
+    }());
+}
+
+TEST_CASE("done, result, exception and name describe a task's state", "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        auto ok = eddy::create_task(after(1ms, 3), "ok");
+        auto bad = eddy::create_task(fail_after(1ms), "bad");
+        CHECK(ok.name() == "ok");
+        CHECK_FALSE(ok.done());
+        CHECK_THROWS_AS(ok.result(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(ok.exception(), eddy::invalid_state_error);
+        co_await eddy::sleep(20ms);
+        REQUIRE(ok.done());
+        CHECK(ok.result() == 3);
+        CHECK(ok.exception() == nullptr);
+        REQUIRE(bad.done());
+        CHECK_FALSE(bad.cancelled());
+        CHECK(bad.exception() != nullptr);
+        CHECK_THROWS_WITH(bad.result(), "task failed");
+    }());
+}
+
+TEST_CASE("an exception nobody retrieved is reported on stderr with the task's name",
+          "[create_task]") {
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::run([]() -> eddy::task<> {
+            {
+                auto h = eddy::create_task(fail_after(1ms), "forgotten");
+            }
+            co_await eddy::sleep(10ms);
+        }());
+    });
+    CHECK(err.find("task 'forgotten' exception was never retrieved: task failed") !=
+          std::string::npos);
+}
+
+TEST_CASE("an exception that was retrieved is not reported", "[create_task]") {
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::run([]() -> eddy::task<> {
+            auto h = eddy::create_task(fail_after(1ms), "seen");
+            CHECK_THROWS(co_await h);
+        }());
+    });
+    CHECK(err.empty());
+}
+
+TEST_CASE("dropping every handle does not stop the task", "[create_task]") {
+    bool finished = false;
+    eddy::run([&]() -> eddy::task<> {
+        (void)eddy::create_task([&]() -> eddy::task<> {
+            co_await eddy::sleep(2ms);
+            finished = true;
+        });
+        co_await eddy::sleep(20ms);
+    }());
+    CHECK(finished);
+}
+
+TEST_CASE("create_task with a capturing lambda keeps its captures alive for the whole task",
+          "[create_task]") {
+    tracked::reset();
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task(
+            [s = std::string(64, 'y'), t = tracked(5)]() -> eddy::task<std::size_t> {
+                co_await eddy::sleep(2ms); // the statement that created us has long ended
+                co_return s.size() + static_cast<std::size_t>(t.value);
+            });
+        CHECK(co_await h == 69);
+    }());
+    CHECK(tracked::live == 0);
+}
+
+TEST_CASE("cancelling a sleeping task raises cancelled_error inside it and marks it cancelled",
+          "[create_task][cancel]") {
+    bool cleaned = false;
+    eddy::run([&]() -> eddy::task<> {
+        auto h = eddy::create_task([&]() -> eddy::task<> {
+            try {
+                co_await eddy::sleep(1h);
+            } catch (const eddy::cancelled_error& e) {
+                CHECK(std::string(e.what()) == "stop");
+                cleaned = true;
+                throw;
+            }
+        });
+        co_await eddy::yield();
+        CHECK(h.cancel("stop"));
+        CHECK(h.cancelling() == 1);
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+        CHECK(h.cancelled());
+        CHECK_FALSE(h.cancel()); // already done
+    }());
+    CHECK(cleaned);
+}
+
+TEST_CASE("a task may refuse a cancellation and return a value", "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task([]() -> eddy::task<int> {
+            try {
+                co_await eddy::sleep(1h);
+            } catch (const eddy::cancelled_error&) {
+                co_return -1;
+            }
+            co_return 0;
+        });
+        co_await eddy::yield();
+        h.cancel();
+        CHECK(co_await h == -1);
+        CHECK_FALSE(h.cancelled());
+    }());
+}
+
+TEST_CASE("a task cancelled before its first step never runs its body", "[create_task][cancel]") {
+    bool ran = false;
+    eddy::run([&]() -> eddy::task<> {
+        auto h = eddy::create_task([&]() -> eddy::task<> {
+            ran = true;
+            co_return;
+        });
+        h.cancel();
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+    }());
+    CHECK_FALSE(ran);
+}
+
+TEST_CASE("cancelling a task that awaits another task cancels that one too", "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto inner = eddy::create_task(after(1h, 1));
+        auto outer = eddy::create_task([inner]() mutable -> eddy::task<int> { co_return co_await inner; });
+        co_await eddy::yield();
+        co_await eddy::yield();
+        outer.cancel();
+        CHECK_THROWS_AS(co_await outer, eddy::cancelled_error);
+        CHECK(inner.cancelled());
+    }());
+}
+
+TEST_CASE("a task that cancels itself gets cancelled_error at its next suspension",
+          "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<void> self;
+        auto h = eddy::create_task([&self]() -> eddy::task<> {
+            self.cancel();
+            co_await eddy::yield(); // throws here
+            FAIL("not reached");
+        });
+        self = h;
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+        self = {};
+    }());
+}
+
+TEST_CASE("uncancel withdraws a request", "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task(after(1ms, 1));
+        h.cancel();
+        h.cancel();
+        CHECK(h.cancelling() == 2);
+        CHECK(h.uncancel() == 1);
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+    }());
+}
+
+TEST_CASE("100,000 create_task + await in sequence complete and recycle their frames",
+          "[create_task][stress]") {
+    const auto frames = eddy::live_frames();
+    const long total = eddy::run([]() -> eddy::task<long> {
+        long sum = 0;
+        for (int i = 0; i < 100'000; ++i) {
+            sum += co_await eddy::create_task([]() -> eddy::task<int> { co_return 1; }());
+        }
+        co_return sum;
+    }());
+    CHECK(total == 100'000);
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("spawning tasks in steady state calls malloc only while the pools grow",
+          "[create_task][alloc]") {
+    eddy::run([]() -> eddy::task<> {
+        auto spawn = []() -> eddy::task<int> { co_return 1; };
+        for (int i = 0; i < 1000; ++i) { // warm-up: pools and the ready queue grow
+            co_await eddy::create_task(spawn());
+        }
+        const auto chunks = eddy::detail::this_thread_pool().chunk_mallocs();
+        const auto allocs = eddy_test::allocations();
+        for (int i = 0; i < 10'000; ++i) {
+            co_await eddy::create_task(spawn());
+        }
+        CHECK(eddy::detail::this_thread_pool().chunk_mallocs() == chunks);
+        CHECK(eddy_test::allocations() == allocs);
+    }());
+}

@@ -1,0 +1,110 @@
+// future<T>: a one-shot slot awaited by many; InvalidStateError semantics; done-callbacks.
+#include "helpers.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("set_result wakes every awaiter, in the order they started waiting", "[future]") {
+    std::vector<int> order;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::future<int> f;
+        std::vector<eddy::task_handle<void>> hs;
+        for (int i = 0; i < 3; ++i) {
+            hs.push_back(eddy::create_task([&order, f, i]() -> eddy::task<> {
+                const int v = co_await f;
+                order.push_back(i * 100 + v);
+            }));
+        }
+        co_await eddy::yield();
+        CHECK(order.empty());
+        f.set_result(7);
+        CHECK(order.empty()); // waking schedules; nothing runs inline
+        co_await eddy::gather(hs);
+    }());
+    CHECK(order == std::vector<int>{7, 107, 207});
+}
+
+TEST_CASE("setting a future twice is an invalid_state_error", "[future]") {
+    eddy::future<int> f;
+    f.set_result(1);
+    CHECK_THROWS_AS(f.set_result(2), eddy::invalid_state_error);
+    CHECK_THROWS_AS(f.set_exception(std::make_exception_ptr(std::runtime_error("x"))),
+                    eddy::invalid_state_error);
+    CHECK(f.result() == 1);
+    CHECK_FALSE(f.cancel());
+}
+
+TEST_CASE("result before the future is done is an invalid_state_error", "[future]") {
+    eddy::future<std::string> f;
+    CHECK_FALSE(f.done());
+    CHECK_THROWS_AS(f.result(), eddy::invalid_state_error);
+    CHECK_THROWS_AS(f.exception(), eddy::invalid_state_error);
+}
+
+TEST_CASE("an exception set on a future is rethrown to its awaiters", "[future]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::future<int> f;
+        (void)eddy::call_soon(
+            [f]() mutable { f.set_exception(std::make_exception_ptr(std::runtime_error("bad"))); });
+        CHECK_THROWS_WITH(co_await f, "bad");
+        CHECK(f.exception() != nullptr);
+    }());
+}
+
+TEST_CASE("a cancelled future throws cancelled_error to its awaiters", "[future]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::future<> f;
+        (void)eddy::call_soon([f]() mutable { f.cancel("no longer needed"); });
+        CHECK_THROWS_AS(co_await f, eddy::cancelled_error);
+        CHECK(f.cancelled());
+        CHECK_THROWS_AS(f.result(), eddy::cancelled_error);
+    }());
+}
+
+TEST_CASE("cancelling a task that awaits a future cancels the future", "[future]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::future<int> f;
+        auto h = eddy::create_task([f]() -> eddy::task<int> { co_return co_await f; });
+        co_await eddy::yield();
+        h.cancel();
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+        CHECK(f.cancelled());
+    }());
+}
+
+TEST_CASE("done-callbacks run on a later loop turn, also when added after completion",
+          "[future]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::future<int> f;
+        f.add_done_callback([&](const eddy::future<int>& g) {
+            log.push_back("cb1 " + std::to_string(g.result()));
+        });
+        f.set_result(5);
+        log.emplace_back("set");
+        co_await eddy::yield();
+        f.add_done_callback([&](const eddy::future<int>&) { log.emplace_back("cb2"); });
+        log.emplace_back("added");
+        co_await eddy::yield();
+    }());
+    CHECK(log == std::vector<std::string>{"set", "cb1 5", "added", "cb2"});
+}
+
+TEST_CASE("a future<void> completes without a value", "[future]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::future<> f;
+        (void)eddy::call_later(1ms, [f]() mutable { f.set_result(); });
+        co_await f;
+        CHECK(f.done());
+    }());
+}
+
+TEST_CASE("an exception set on a future that nobody retrieves is reported", "[future]") {
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::future<int> f;
+        f.set_exception(std::make_exception_ptr(std::runtime_error("lost")));
+    });
+    CHECK(err.find("future exception was never retrieved: lost") != std::string::npos);
+}

@@ -1,0 +1,156 @@
+// gather: concurrency, argument order, first failure, return_exceptions, ranges, cancellation.
+#include "helpers.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+eddy::task<int> after(std::chrono::milliseconds d, int v, std::vector<std::string>* log = nullptr) {
+    if (log != nullptr) {
+        log->push_back("start " + std::to_string(v));
+    }
+    co_await eddy::sleep(d);
+    if (log != nullptr) {
+        log->push_back("done " + std::to_string(v));
+    }
+    co_return v;
+}
+eddy::task<> nothing() { co_return; }
+eddy::task<int> fail_after(std::chrono::milliseconds d, const char* what) {
+    co_await eddy::sleep(d);
+    throw std::runtime_error(what);
+}
+} // namespace
+
+TEST_CASE("gather runs its awaitables concurrently and returns results in argument order",
+          "[gather]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        auto [a, b, c] = co_await eddy::gather(after(30ms, 1, &log), after(10ms, 2, &log),
+                                               after(20ms, 3, &log));
+        CHECK(a == 1);
+        CHECK(b == 2);
+        CHECK(c == 3);
+    }());
+    // All three started before any finished, and they finished in deadline order.
+    CHECK(log == std::vector<std::string>{"start 1", "start 2", "start 3", "done 2", "done 3",
+                                          "done 1"});
+}
+
+TEST_CASE("gather gives void results as std::monostate and accepts handles and futures",
+          "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::future<std::string> f;
+        (void)eddy::call_later(1ms, [f]() mutable { f.set_result("fut"); });
+        auto h = eddy::create_task(after(2ms, 4));
+        auto [v, n, s] = co_await eddy::gather(nothing(), h, f);
+        static_assert(std::is_same_v<decltype(v), std::monostate>);
+        CHECK(n == 4);
+        CHECK(s == "fut");
+        CHECK(h.result() == 4); // the shared handle still has its value
+    }());
+}
+
+TEST_CASE("the first failure propagates at once while the other children keep running",
+          "[gather]") {
+    bool slow_finished = false;
+    eddy::run([&]() -> eddy::task<> {
+        auto slow = eddy::create_task([&]() -> eddy::task<int> {
+            co_await eddy::sleep(30ms);
+            slow_finished = true;
+            co_return 1;
+        });
+        try {
+            (void)co_await eddy::gather(slow, fail_after(1ms, "first"), fail_after(10ms, "second"));
+            FAIL("gather should have thrown");
+        } catch (const std::runtime_error& e) {
+            CHECK(std::string(e.what()) == "first");
+        }
+        CHECK_FALSE(slow.done());
+        co_await slow;
+    }());
+    CHECK(slow_finished);
+}
+
+TEST_CASE("gather(return_exceptions, ...) waits for all and gives each value or exception",
+          "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        auto [a, b, c] = co_await eddy::gather(eddy::return_exceptions, after(5ms, 1),
+                                               fail_after(1ms, "bad"), nothing());
+        REQUIRE(a.has_value());
+        CHECK(a.value() == 1);
+        CHECK_FALSE(b.has_value());
+        CHECK_THROWS_WITH(b.value(), "bad");
+        CHECK(c.has_value());
+    }());
+}
+
+TEST_CASE("gather over a range returns a vector in the range's order", "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        std::vector<eddy::task<int>> ts;
+        for (int i = 0; i < 100; ++i) {
+            ts.push_back(after(std::chrono::milliseconds(100 - i) / 10, i));
+        }
+        const std::vector<int> got = co_await eddy::gather(std::move(ts));
+        REQUIRE(got.size() == 100);
+        for (int i = 0; i < 100; ++i) {
+            CHECK(got[static_cast<std::size_t>(i)] == i);
+        }
+        std::vector<eddy::task<int>> none;
+        CHECK((co_await eddy::gather(std::move(none))).empty());
+    }());
+}
+
+TEST_CASE("gather of 10,000 tasks completes", "[gather][stress]") {
+    const auto frames = eddy::live_frames();
+    eddy::run([]() -> eddy::task<> {
+        std::vector<eddy::task<int>> ts;
+        ts.reserve(10'000);
+        for (int i = 0; i < 10'000; ++i) {
+            ts.push_back(after(1ms, i));
+        }
+        auto got = co_await eddy::gather(std::move(ts));
+        long sum = 0;
+        for (int v : got) {
+            sum += v;
+        }
+        CHECK(sum == 10'000L * 9'999 / 2);
+    }());
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("cancelling the task awaiting gather cancels every child", "[gather][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto a = eddy::create_task(after(1h, 1));
+        auto b = eddy::create_task(after(1h, 2));
+        auto outer = eddy::create_task([a, b]() -> eddy::task<> { (void)co_await eddy::gather(a, b); });
+        co_await eddy::yield();
+        co_await eddy::yield();
+        outer.cancel();
+        CHECK_THROWS_AS(co_await outer, eddy::cancelled_error);
+        CHECK(a.cancelled());
+        CHECK(b.cancelled());
+    }());
+}
+
+TEST_CASE("gather of coroutines made from named capturing lambdas keeps their captures",
+          "[gather]") {
+    eddy_test::tracked::reset();
+    eddy::run([]() -> eddy::task<> {
+        // Named lambdas: their captures live in these objects for the whole await.
+        auto one = [s = std::string("one"), t = eddy_test::tracked(1)]() -> eddy::task<std::string> {
+            co_await eddy::sleep(1ms);
+            co_return s + std::to_string(t.value);
+        };
+        auto two = [s = std::string("two")]() -> eddy::task<std::string> {
+            co_await eddy::sleep(2ms);
+            co_return s;
+        };
+        auto [x, y] = co_await eddy::gather(one(), two());
+        CHECK(x == "one1");
+        CHECK(y == "two");
+    }());
+    CHECK(eddy_test::tracked::live == 0);
+}

@@ -1,0 +1,100 @@
+// run: the entry point, its errors, and the shutdown that leaves nothing behind.
+#include "helpers.hpp"
+
+#include <string>
+
+using namespace std::chrono_literals;
+
+namespace {
+eddy::task<int> answer() { co_return 42; }
+eddy::task<> nested_run() {
+    CHECK_THROWS_AS(eddy::run(answer()), eddy::loop_error);
+    co_return;
+}
+} // namespace
+
+TEST_CASE("run returns the main task's value", "[run]") { CHECK(eddy::run(answer()) == 42); }
+
+TEST_CASE("run rethrows the main task's exception", "[run]") {
+    CHECK_THROWS_WITH(eddy::run([]() -> eddy::task<> {
+                          co_await eddy::sleep(1ms);
+                          throw std::runtime_error("failed in main");
+                      }()),
+                      "failed in main");
+}
+
+TEST_CASE("calling run inside a running loop is a loop_error", "[run]") {
+    eddy::run(nested_run());
+}
+
+TEST_CASE("loop functions outside a running loop throw loop_error", "[run]") {
+    CHECK_THROWS_AS(eddy::get_running_loop(), eddy::loop_error);
+    CHECK_THROWS_AS(eddy::create_task(answer()), eddy::loop_error);
+    CHECK_THROWS_AS(eddy::call_soon([] {}), eddy::loop_error);
+    CHECK_THROWS_AS(eddy::time(), eddy::loop_error);
+}
+
+TEST_CASE("run reports a deadlock instead of hanging", "[run]") {
+    eddy::future<int> never;
+    CHECK_THROWS_AS(eddy::run([&]() -> eddy::task<int> { co_return co_await never; }()),
+                    eddy::loop_error);
+    // The main task was cancelled on the way out, and with it the future it awaited.
+    CHECK(never.cancelled());
+}
+
+TEST_CASE("the loop says which backend it runs on", "[run]") {
+    eddy::run([]() -> eddy::task<> {
+        CHECK(std::string(eddy::get_running_loop().backend()) == "io_uring");
+        co_return;
+    }());
+}
+
+TEST_CASE("tasks still pending when main returns are cancelled, run their cleanup and leave no "
+          "frame behind",
+          "[run]") {
+    const auto frames = eddy::live_frames();
+    int cleaned = 0;
+    int awaited_in_cleanup = 0;
+    const int got = eddy::run([&]() -> eddy::task<int> {
+        for (int i = 0; i < 10; ++i) {
+            auto h = eddy::create_task([&]() -> eddy::task<> {
+                std::exception_ptr cancelled;
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                    ++cleaned;
+                    cancelled = std::current_exception();
+                }
+                // C++ forbids co_await inside a handler: clean up after it, then rethrow.
+                co_await eddy::sleep(1ms);
+                ++awaited_in_cleanup;
+                std::rethrow_exception(cancelled);
+            });
+        }
+        co_await eddy::yield(); // let them start
+        co_return 7;
+    }());
+    CHECK(got == 7);
+    CHECK(cleaned == 10);
+    CHECK(awaited_in_cleanup == 10);
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("tasks that never started when main returns are cancelled without running", "[run]") {
+    const auto frames = eddy::live_frames();
+    bool ran = false;
+    eddy::run([&]() -> eddy::task<> {
+        auto h = eddy::create_task([&]() -> eddy::task<> {
+            ran = true;
+            co_return;
+        });
+        co_return;
+    }());
+    CHECK_FALSE(ran);
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("run can be called again on the same thread after it returned", "[run]") {
+    CHECK(eddy::run(answer()) == 42);
+    CHECK(eddy::run(answer()) == 42);
+}

@@ -1,0 +1,114 @@
+// sleep, sleep_until, yield: timer order, FIFO for equal deadlines, fairness, no allocation.
+#include "helpers.hpp"
+
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("timers fire in deadline order", "[sleep]") {
+    std::vector<int> order;
+    eddy::run([&]() -> eddy::task<> {
+        std::vector<eddy::task<>> ts;
+        std::mt19937 rng(12345);
+        std::vector<int> delays;
+        for (int i = 0; i < 50; ++i) {
+            delays.push_back(static_cast<int>(rng() % 40));
+        }
+        for (int d : delays) {
+            ts.push_back([](int d, std::vector<int>& out) -> eddy::task<> {
+                co_await eddy::sleep(std::chrono::milliseconds(d));
+                out.push_back(d);
+            }(d, order));
+        }
+        co_await eddy::gather(std::move(ts));
+    }());
+    REQUIRE(order.size() == 50);
+    CHECK(std::is_sorted(order.begin(), order.end()));
+}
+
+TEST_CASE("timers with equal deadlines fire in the order they were set", "[sleep]") {
+    std::vector<int> order;
+    eddy::run([&]() -> eddy::task<> {
+        const auto when = eddy::time() + 5ms;
+        std::vector<eddy::task<>> ts;
+        for (int i = 0; i < 100; ++i) {
+            ts.push_back([](eddy::clock::time_point w, int i, std::vector<int>& out) -> eddy::task<> {
+                co_await eddy::sleep_until(w);
+                out.push_back(i);
+            }(when, i, order));
+        }
+        co_await eddy::gather(std::move(ts));
+    }());
+    REQUIRE(order.size() == 100);
+    CHECK(std::is_sorted(order.begin(), order.end()));
+}
+
+TEST_CASE("yield is fair: a task that yields goes behind the others", "[sleep]") {
+    std::string trace;
+    eddy::run([&]() -> eddy::task<> {
+        auto worker = [&trace](char c) -> eddy::task<> {
+            for (int i = 0; i < 3; ++i) {
+                trace += c;
+                co_await eddy::yield();
+            }
+        };
+        co_await eddy::gather(worker('a'), worker('b'), worker('c'));
+    }());
+    CHECK(trace == "abcabcabc");
+}
+
+TEST_CASE("sleep(0) yields like asyncio.sleep(0)", "[sleep]") {
+    std::string trace;
+    eddy::run([&]() -> eddy::task<> {
+        auto other = eddy::create_task([&]() -> eddy::task<> {
+            trace += "other ";
+            co_return;
+        });
+        co_await eddy::sleep(0s);
+        trace += "main";
+    }());
+    CHECK(trace == "other main");
+}
+
+TEST_CASE("a sleep lasts at least its duration", "[sleep]") {
+    eddy::run([]() -> eddy::task<> {
+        const auto t0 = eddy::time();
+        co_await eddy::sleep(20ms);
+        const auto took = eddy::time() - t0;
+        CHECK(took >= 20ms);
+        CHECK(took < 2s); // generous: shared machines are noisy
+    }());
+}
+
+TEST_CASE("a sleep_until in the past returns after one yield", "[sleep]") {
+    eddy::run([]() -> eddy::task<> {
+        co_await eddy::sleep_until(eddy::time() - 1h);
+        co_return;
+    }());
+}
+
+TEST_CASE("a cancelled sleep leaves the timer heap at once", "[sleep][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task([]() -> eddy::task<> { co_await eddy::sleep(24h); });
+        co_await eddy::yield();
+        const auto t0 = eddy::time();
+        h.cancel();
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+        CHECK(eddy::time() - t0 < 5s);
+    }());
+}
+
+TEST_CASE("sleeping allocates nothing in steady state", "[sleep][alloc]") {
+    eddy::run([]() -> eddy::task<> {
+        co_await eddy::sleep(1us); // warm-up: the timer heap grows once
+        const auto allocs = eddy_test::allocations();
+        const auto frames = eddy::live_frames();
+        for (int i = 0; i < 1000; ++i) {
+            co_await eddy::sleep(1us);
+        }
+        CHECK(eddy_test::allocations() == allocs);
+        CHECK(eddy::live_frames() == frames);
+    }());
+}
