@@ -69,9 +69,7 @@ TEST_CASE("an exception nobody retrieved is reported on stderr with the task's n
           "[create_task]") {
     const std::string err = eddy_test::capture_stderr([] {
         eddy::run([]() -> eddy::task<> {
-            {
-                auto h = eddy::create_task(fail_after(1ms), "forgotten");
-            }
+            { auto h = eddy::create_task(fail_after(1ms), "forgotten"); }
             co_await eddy::sleep(10ms);
         }());
     });
@@ -168,10 +166,12 @@ TEST_CASE("a task cancelled before its first step never runs its body", "[create
     CHECK_FALSE(ran);
 }
 
-TEST_CASE("cancelling a task that awaits another task cancels that one too", "[create_task][cancel]") {
+TEST_CASE("cancelling a task that awaits another task cancels that one too",
+          "[create_task][cancel]") {
     eddy::run([]() -> eddy::task<> {
         auto inner = eddy::create_task(after(1h, 1));
-        auto outer = eddy::create_task([inner]() mutable -> eddy::task<int> { co_return co_await inner; });
+        auto outer =
+            eddy::create_task([inner]() mutable -> eddy::task<int> { co_return co_await inner; });
         co_await eddy::yield();
         co_await eddy::yield();
         outer.cancel();

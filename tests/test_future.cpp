@@ -74,8 +74,7 @@ TEST_CASE("cancelling a task that awaits a future cancels the future", "[future]
     }());
 }
 
-TEST_CASE("done-callbacks run on a later loop turn, also when added after completion",
-          "[future]") {
+TEST_CASE("done-callbacks run on a later loop turn, also when added after completion", "[future]") {
     std::vector<std::string> log;
     eddy::run([&]() -> eddy::task<> {
         eddy::future<int> f;
@@ -107,4 +106,16 @@ TEST_CASE("an exception set on a future that nobody retrieves is reported", "[fu
         f.set_exception(std::make_exception_ptr(std::runtime_error("lost")));
     });
     CHECK(err.find("future exception was never retrieved: lost") != std::string::npos);
+}
+
+TEST_CASE("a done-callback on a future that never completes is dropped with it", "[future]") {
+    const auto frames = eddy::live_frames();
+    bool ran = false;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::future<int> f;
+        f.add_done_callback([&](const eddy::future<int>&) { ran = true; });
+        co_return;
+    }());
+    CHECK_FALSE(ran);
+    CHECK(eddy::live_frames() == frames); // the state and the callback node are gone
 }

@@ -17,7 +17,9 @@ eddy::task<int> after(std::chrono::milliseconds d, int v, std::vector<std::strin
     }
     co_return v;
 }
-eddy::task<> nothing() { co_return; }
+eddy::task<> nothing() {
+    co_return;
+}
 eddy::task<int> fail_after(std::chrono::milliseconds d, const char* what) {
     co_await eddy::sleep(d);
     throw std::runtime_error(what);
@@ -28,15 +30,15 @@ TEST_CASE("gather runs its awaitables concurrently and returns results in argume
           "[gather]") {
     std::vector<std::string> log;
     eddy::run([&]() -> eddy::task<> {
-        auto [a, b, c] = co_await eddy::gather(after(30ms, 1, &log), after(10ms, 2, &log),
-                                               after(20ms, 3, &log));
+        auto [a, b, c] =
+            co_await eddy::gather(after(30ms, 1, &log), after(10ms, 2, &log), after(20ms, 3, &log));
         CHECK(a == 1);
         CHECK(b == 2);
         CHECK(c == 3);
     }());
     // All three started before any finished, and they finished in deadline order.
-    CHECK(log == std::vector<std::string>{"start 1", "start 2", "start 3", "done 2", "done 3",
-                                          "done 1"});
+    CHECK(log ==
+          std::vector<std::string>{"start 1", "start 2", "start 3", "done 2", "done 3", "done 1"});
 }
 
 TEST_CASE("gather gives void results as std::monostate and accepts handles and futures",
@@ -125,7 +127,8 @@ TEST_CASE("cancelling the task awaiting gather cancels every child", "[gather][c
     eddy::run([]() -> eddy::task<> {
         auto a = eddy::create_task(after(1h, 1));
         auto b = eddy::create_task(after(1h, 2));
-        auto outer = eddy::create_task([a, b]() -> eddy::task<> { (void)co_await eddy::gather(a, b); });
+        auto outer =
+            eddy::create_task([a, b]() -> eddy::task<> { (void)co_await eddy::gather(a, b); });
         co_await eddy::yield();
         co_await eddy::yield();
         outer.cancel();
@@ -140,7 +143,8 @@ TEST_CASE("gather of coroutines made from named capturing lambdas keeps their ca
     eddy_test::tracked::reset();
     eddy::run([]() -> eddy::task<> {
         // Named lambdas: their captures live in these objects for the whole await.
-        auto one = [s = std::string("one"), t = eddy_test::tracked(1)]() -> eddy::task<std::string> {
+        auto one = [s = std::string("one"),
+                    t = eddy_test::tracked(1)]() -> eddy::task<std::string> {
             co_await eddy::sleep(1ms);
             co_return s + std::to_string(t.value);
         };

@@ -13,8 +13,12 @@ using namespace std::chrono_literals;
 using eddy_test::pipe_pair;
 
 namespace {
-std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s)); }
-std::uint64_t in_flight() { return eddy::get_running_loop().io().in_flight(); }
+std::span<const std::byte> bytes_of(const std::string& s) {
+    return std::as_bytes(std::span(s));
+}
+std::uint64_t in_flight() {
+    return eddy::get_running_loop().io().in_flight();
+}
 } // namespace
 
 TEST_CASE("read_some gets what write_some wrote through a pipe", "[io]") {
@@ -73,7 +77,8 @@ TEST_CASE("poll on an eventfd waits until it is written", "[io]") {
     const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     REQUIRE(efd >= 0);
     eddy::run([&]() -> eddy::task<> {
-        auto waiter = eddy::create_task([&]() -> eddy::task<unsigned> { co_return co_await eddy::poll(efd, POLLIN); });
+        auto waiter = eddy::create_task(
+            [&]() -> eddy::task<unsigned> { co_return co_await eddy::poll(efd, POLLIN); });
         co_await eddy::sleep(2ms);
         CHECK_FALSE(waiter.done());
         const std::uint64_t one = 1;

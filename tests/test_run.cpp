@@ -6,14 +6,18 @@
 using namespace std::chrono_literals;
 
 namespace {
-eddy::task<int> answer() { co_return 42; }
+eddy::task<int> answer() {
+    co_return 42;
+}
 eddy::task<> nested_run() {
     CHECK_THROWS_AS(eddy::run(answer()), eddy::loop_error);
     co_return;
 }
 } // namespace
 
-TEST_CASE("run returns the main task's value", "[run]") { CHECK(eddy::run(answer()) == 42); }
+TEST_CASE("run returns the main task's value", "[run]") {
+    CHECK(eddy::run(answer()) == 42);
+}
 
 TEST_CASE("run rethrows the main task's exception", "[run]") {
     CHECK_THROWS_WITH(eddy::run([]() -> eddy::task<> {

@@ -34,10 +34,11 @@ TEST_CASE("timers with equal deadlines fire in the order they were set", "[sleep
         const auto when = eddy::time() + 5ms;
         std::vector<eddy::task<>> ts;
         for (int i = 0; i < 100; ++i) {
-            ts.push_back([](eddy::clock::time_point w, int i, std::vector<int>& out) -> eddy::task<> {
-                co_await eddy::sleep_until(w);
-                out.push_back(i);
-            }(when, i, order));
+            ts.push_back(
+                [](eddy::clock::time_point w, int i, std::vector<int>& out) -> eddy::task<> {
+                    co_await eddy::sleep_until(w);
+                    out.push_back(i);
+                }(when, i, order));
         }
         co_await eddy::gather(std::move(ts));
     }());

@@ -7,13 +7,17 @@
 using eddy_test::tracked;
 
 namespace {
-eddy::task<int> value_of(int v) { co_return v; }
+eddy::task<int> value_of(int v) {
+    co_return v;
+}
 eddy::task<> set_flag(bool& flag) {
     flag = true;
     co_return;
 }
 int global_number = 7;
-eddy::task<int&> ref_to_global() { co_return global_number; }
+eddy::task<int&> ref_to_global() {
+    co_return global_number;
+}
 
 struct boom : std::runtime_error {
     boom() : std::runtime_error("boom") {}
@@ -22,10 +26,16 @@ eddy::task<int> level3() {
     throw boom();
     co_return 0;
 }
-eddy::task<int> level2() { co_return co_await level3() + 1; }
-eddy::task<int> level1() { co_return co_await level2() + 1; }
+eddy::task<int> level2() {
+    co_return co_await level3() + 1;
+}
+eddy::task<int> level1() {
+    co_return co_await level2() + 1;
+}
 
-eddy::task<int> sync_one() { co_return 1; }
+eddy::task<int> sync_one() {
+    co_return 1;
+}
 eddy::task<long> sum_sync(int n) {
     long total = 0;
     for (int i = 0; i < n; ++i) {
@@ -33,8 +43,12 @@ eddy::task<long> sum_sync(int n) {
     }
     co_return total;
 }
-eddy::task<int> take(tracked t) { co_return t.value; }
-eddy::task<std::unique_ptr<int>> make_unique_value(int v) { co_return std::make_unique<int>(v); }
+eddy::task<int> take(tracked t) {
+    co_return t.value;
+}
+eddy::task<std::unique_ptr<int>> make_unique_value(int v) {
+    co_return std::make_unique<int>(v);
+}
 } // namespace
 
 TEST_CASE("a task does nothing until it is awaited", "[task]") {

@@ -22,7 +22,7 @@ template <class F> struct callback_impl final : callback_node, pooled {
 /// A scheduled callback (asyncio's Handle / TimerHandle). Move-only; dropping it does not
 /// cancel the callback.
 class callback_handle {
-public:
+  public:
     callback_handle() noexcept = default;
     explicit callback_handle(detail::callback_node* n) noexcept : n_(n) {} // adopts a reference
     callback_handle(callback_handle&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
@@ -57,7 +57,7 @@ public:
     /// True once the callback has run (or was dropped by the loop's shutdown).
     [[nodiscard]] bool done() const noexcept { return n_ != nullptr && n_->finished_; }
 
-private:
+  private:
     detail::callback_node* n_ = nullptr;
 };
 
@@ -76,8 +76,8 @@ template <class F> callback_node* make_callback(event_loop& loop, F&& f) {
 /// Exceptions escaping `f` are reported on stderr and do not stop the loop. Throws
 /// eddy::loop_error with no running loop. The callable is moved into a pooled node.
 template <class F>
-    requires std::is_invocable_v<std::decay_t<F>&>
-callback_handle call_soon(F&& f) {
+requires std::is_invocable_v < std::decay_t<F>
+& > callback_handle call_soon(F&& f) {
     event_loop& loop = get_running_loop();
     detail::callback_node* n = detail::make_callback(loop, std::forward<F>(f));
     loop.post(*n);
@@ -87,19 +87,19 @@ callback_handle call_soon(F&& f) {
 /// Runs `f()` once the loop clock reaches `when`; callbacks with equal deadlines run in the
 /// order they were scheduled.
 template <class F>
-    requires std::is_invocable_v<std::decay_t<F>&>
-callback_handle call_at(clock::time_point when, F&& f) {
+requires std::is_invocable_v < std::decay_t<F>
+& > callback_handle call_at(clock::time_point when, F&& f) {
     event_loop& loop = get_running_loop();
     detail::callback_node* n = detail::make_callback(loop, std::forward<F>(f));
-    loop.post_at(*n, std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch())
-                         .count());
+    loop.post_at(
+        *n, std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count());
     return callback_handle(n);
 }
 
 /// Runs `f()` after `delay` on the loop clock.
 template <class Rep, class Period, class F>
-    requires std::is_invocable_v<std::decay_t<F>&>
-callback_handle call_later(std::chrono::duration<Rep, Period> delay, F&& f) {
+requires std::is_invocable_v < std::decay_t<F>
+& > callback_handle call_later(std::chrono::duration<Rep, Period> delay, F&& f) {
     return call_at(clock::now() + std::chrono::duration_cast<clock::duration>(delay),
                    std::forward<F>(f));
 }

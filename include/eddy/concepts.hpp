@@ -35,7 +35,7 @@ concept awaitable = requires(T&& t) {
 
 /// The type `co_await std::declval<T>()` yields.
 template <awaitable T>
-using await_result_t = decltype(std::declval<decltype(detail::get_awaiter(std::declval<T>()))&>()
-                                    .await_resume());
+using await_result_t =
+    decltype(std::declval<decltype(detail::get_awaiter(std::declval<T>()))&>().await_resume());
 
 } // namespace eddy

@@ -134,7 +134,7 @@ template <class T> struct is_task<task<T>> : std::true_type {};
 /// finished and the last handle is gone. A failure nobody retrieved (by awaiting, result() or
 /// exception()) is reported on stderr when the state is destroyed.
 template <class T> class task_handle {
-public:
+  public:
     using value_type = T;
 
     task_handle() noexcept = default;
@@ -198,15 +198,14 @@ public:
     /// The shared state (for gather and other combinators).
     [[nodiscard]] detail::root_promise<T>* state() const noexcept { return p_; }
 
-private:
+  private:
     detail::root_promise<T>* p_ = nullptr;
 };
 
 /// Schedules `t` on the running loop (asyncio.create_task): it starts on a later loop turn even
 /// if nobody awaits it. Returns a handle to await, inspect or cancel it. Throws
 /// eddy::loop_error with no running loop, eddy::invalid_state_error for an empty task.
-template <class T>
-[[nodiscard]] task_handle<T> create_task(task<T> t, std::string name = {}) {
+template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::string name = {}) {
     event_loop& loop = get_running_loop();
     if (!t.valid()) {
         throw invalid_state_error("eddy::create_task: empty task");
@@ -223,8 +222,8 @@ template <class T>
 /// frame so its captures live as long as the task. Prefer this over
 /// `create_task(lambda())`, whose temporary lambda (and captures) dies at the end of the statement.
 template <class F>
-    requires std::invocable<F&> && detail::is_task<std::invoke_result_t<F&>>::value
-[[nodiscard]] auto create_task(F f, std::string name = {}) {
+requires std::invocable<F&> && detail::is_task<std::invoke_result_t<F&>>::value [[nodiscard]] auto
+create_task(F f, std::string name = {}) {
     return create_task(detail::invoke_owned(std::move(f)), std::move(name));
 }
 

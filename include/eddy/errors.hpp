@@ -16,7 +16,7 @@ namespace eddy {
 /// must not swallow a cancellation by accident. Catch it by name (or with `catch (...)`), clean
 /// up, and rethrow it unless you really mean to refuse the cancellation.
 class cancelled_error {
-public:
+  public:
     cancelled_error() = default;
     /// `message` is the text passed to `cancel(msg)`, if any.
     explicit cancelled_error(std::string message) : message_(std::move(message)) {}
@@ -26,14 +26,14 @@ public:
     }
     [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
-private:
+  private:
     std::string message_;
 };
 
 /// An operation was asked of a future or task in a state that does not allow it: a result set
 /// twice, a result read before it exists (asyncio.InvalidStateError).
 class invalid_state_error : public std::logic_error {
-public:
+  public:
     using std::logic_error::logic_error;
 };
 
@@ -41,7 +41,7 @@ public:
 /// this thread, a loop function called with no running loop, or a run that can never finish
 /// (the main task waits but nothing could ever wake it).
 class loop_error : public std::logic_error {
-public:
+  public:
     using std::logic_error::logic_error;
 };
 

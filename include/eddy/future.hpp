@@ -15,7 +15,7 @@
 namespace eddy {
 namespace detail {
 template <class T> class future_state final : public future_base, public pooled {
-public:
+  public:
     result_slot<T> value_;
 
     bool cancel(std::string message) override {
@@ -28,34 +28,18 @@ public:
     void set_exception(std::exception_ptr e) noexcept { complete(status::finished, std::move(e)); }
     void set_done() noexcept { complete(status::finished, nullptr); }
 
-protected:
+  protected:
     void destroy() noexcept override { delete this; }
     [[nodiscard]] std::string describe() const override { return "future"; }
 };
 
-/// A done-callback: a pooled waiter that, when the state completes, schedules the user's
-/// callable on the loop (asyncio runs done-callbacks with call_soon, never inline).
-template <class F> struct done_callback final : waiter, pooled {
-    done_callback(event_loop& loop, F f) : loop_(&loop), fn_(std::move(f)) {
-        wake_ = [](waiter* w) noexcept {
-            auto* self = static_cast<done_callback*>(w);
-            try {
-                call_soon(std::move(self->fn_));
-            } catch (...) { // NOLINT(bugprone-empty-catch): out of memory; nothing else to do
-            }
-            delete self;
-        };
-    }
-    event_loop* loop_;
-    F fn_;
-};
 } // namespace detail
 
 /// A one-shot result slot (asyncio.Future). Copies share the same state; the state lives as
 /// long as any copy (or an awaiter) does. Creating one allocates its state from eddy's pool.
 /// Not thread-safe: set it from the loop's thread (cross-thread wake-ups are a later feature).
 template <class T = void> class future {
-public:
+  public:
     using value_type = T;
 
     /// A new pending future.
@@ -75,16 +59,13 @@ public:
     /// Sets the value and wakes every awaiter (they resume on a later loop turn). Throws
     /// eddy::invalid_state_error if the future is already done (InvalidStateError).
     template <class U = T>
-        requires(!std::is_void_v<T> && std::is_constructible_v<T, U &&>)
-    void set_result(U&& v) {
+    requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>) void set_result(U&& v) {
         check_pending("set_result");
         s_->value_.emplace(std::forward<U>(v));
         s_->set_done();
     }
     /// For future<void>: marks it done.
-    void set_result()
-        requires std::is_void_v<T>
-    {
+    void set_result() requires std::is_void_v<T> {
         check_pending("set_result");
         s_->set_done();
     }
@@ -120,15 +101,14 @@ public:
     /// once, through call_soon, if it is done already). Throws eddy::loop_error with no running
     /// loop.
     template <class F>
-        requires std::is_invocable_v<F&, const future&>
+    requires std::is_invocable_v<F&, const future&>
     void add_done_callback(F fn) {
         event_loop& loop = get_running_loop();
-        auto bound = [self = *this, fn = std::move(fn)]() mutable { fn(self); };
         if (s_->done()) {
-            call_soon(std::move(bound));
+            (void)call_soon([self = *this, fn = std::move(fn)]() mutable { fn(self); });
             return;
         }
-        s_->add_waiter(*new detail::done_callback<decltype(bound)>(loop, std::move(bound)));
+        s_->add_waiter(*new done_callback<F>(loop, s_, std::move(fn)));
     }
 
     /// Waits until done; yields T& (the value stays in the shared state) or rethrows. Cancelling
@@ -140,7 +120,36 @@ public:
     /// The shared state (for gather and other combinators).
     [[nodiscard]] detail::future_state<T>* state() const noexcept { return s_; }
 
-private:
+  private:
+    explicit future(detail::future_state<T>* s) noexcept : s_(s) { s_->add_ref(); }
+
+    /// A done-callback parked on the state. It holds no reference (that would keep a future
+    /// that never completes alive forever); the state drops it if it dies pending. When the
+    /// state completes, it schedules `fn(future)` on the loop it was registered on (asyncio
+    /// runs done-callbacks with call_soon, never inline).
+    template <class F> struct done_callback final : detail::waiter, detail::pooled {
+        done_callback(event_loop& loop, detail::future_state<T>* state, F f)
+            : loop_(&loop), state_(state), fn_(std::move(f)) {
+            wake_ = [](detail::waiter* w) noexcept {
+                auto* self = static_cast<done_callback*>(w);
+                try {
+                    auto call = [f = future(self->state_), fn = std::move(self->fn_)]() mutable {
+                        fn(f);
+                    };
+                    detail::callback_node* n = detail::make_callback(*self->loop_, std::move(call));
+                    self->loop_->post(*n);
+                    n->release(); // no handle: the loop's reference is the only one
+                } catch (...) {   // NOLINT(bugprone-empty-catch): out of memory; nothing to do
+                }
+                delete self;
+            };
+            drop_ = [](detail::waiter* w) noexcept { delete static_cast<done_callback*>(w); };
+        }
+        event_loop* loop_;
+        detail::future_state<T>* state_;
+        F fn_;
+    };
+
     void check_pending(const char* what) const {
         if (s_->done()) {
             throw invalid_state_error(std::string("eddy::future::") + what +

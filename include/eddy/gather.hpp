@@ -27,7 +27,7 @@ inline constexpr return_exceptions_t return_exceptions{};
 /// What one awaitable of a `gather(return_exceptions, ...)` produced: its value or its exception.
 /// Void results hold std::monostate; references a std::reference_wrapper.
 template <class T> class outcome {
-public:
+  public:
     using value_type = T;
     explicit outcome(T v) : v_(std::in_place_index<0>, std::move(v)) {}
     explicit outcome(std::exception_ptr e) : v_(std::in_place_index<1>, std::move(e)) {}
@@ -47,7 +47,7 @@ public:
         return has_value() ? nullptr : std::get<1>(v_);
     }
 
-private:
+  private:
     std::variant<T, std::exception_ptr> v_;
 };
 
@@ -55,10 +55,10 @@ namespace detail {
 
 /// How a gathered T is stored in the result: void as std::monostate, T& as reference_wrapper.
 template <class T>
-using gathered_t = std::conditional_t<
-    std::is_void_v<T>, std::monostate,
-    std::conditional_t<std::is_reference_v<T>, std::reference_wrapper<std::remove_reference_t<T>>,
-                       T>>;
+using gathered_t =
+    std::conditional_t<std::is_void_v<T>, std::monostate,
+                       std::conditional_t<std::is_reference_v<T>,
+                                          std::reference_wrapper<std::remove_reference_t<T>>, T>>;
 
 /// One gathered child: its shared state and the waiter gather parks on it.
 struct gather_child : waiter {
@@ -145,7 +145,7 @@ struct gather_core : suspension {
 
     std::size_t first_ = static_cast<std::size_t>(-1);
 
-private:
+  private:
     static void on_child(waiter* w) noexcept {
         auto* c = static_cast<gather_child*>(w);
         gather_core* self = c->core;
@@ -234,9 +234,10 @@ template <class T, class H> outcome<gathered_t<T>> take_outcome(H& h) {
 
 /// gather over a fixed list of awaitables: a tuple result.
 template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
-public:
-    using result_type = std::conditional_t<Settle, std::tuple<outcome<gathered_t<typename H::value_type>>...>,
-                                           std::tuple<gathered_t<typename H::value_type>...>>;
+  public:
+    using result_type =
+        std::conditional_t<Settle, std::tuple<outcome<gathered_t<typename H::value_type>>...>,
+                           std::tuple<gathered_t<typename H::value_type>...>>;
 
     /// Takes the handles as a tuple: the caller builds it with a braced list, the only form
     /// whose elements are evaluated (and so tasks created) left to right.
@@ -264,7 +265,9 @@ public:
         }
     }
 
-    [[nodiscard]] bool await_ready() const noexcept { return core_.ready() || core_.early_failure(); }
+    [[nodiscard]] bool await_ready() const noexcept {
+        return core_.ready() || core_.early_failure();
+    }
     bool await_suspend(std::coroutine_handle<> h) { return core_.suspend(h); }
     result_type await_resume() {
         core_.detach();
@@ -273,16 +276,18 @@ public:
             throw cancelled_error(core_.task_ != nullptr ? core_.task_->cancel_message() : "");
         }
         if constexpr (Settle) {
-            return std::apply([](auto&... h) { return result_type(take_outcome<typename H::value_type>(h)...); },
-                              handles_);
+            return std::apply(
+                [](auto&... h) { return result_type(take_outcome<typename H::value_type>(h)...); },
+                handles_);
         } else {
             core_.rethrow_first_failure();
-            return std::apply([](auto&... h) { return result_type(take_value<typename H::value_type>(h)...); },
-                              handles_);
+            return std::apply(
+                [](auto&... h) { return result_type(take_value<typename H::value_type>(h)...); },
+                handles_);
         }
     }
 
-private:
+  private:
     std::tuple<H...> handles_;
     std::array<gather_child, sizeof...(H)> children_{};
     gather_core core_;
@@ -290,9 +295,10 @@ private:
 
 /// gather over a range: a vector result.
 template <bool Settle, class H> class [[nodiscard]] gather_range {
-public:
+  public:
     using value_type = typename H::value_type;
-    using element = std::conditional_t<Settle, outcome<gathered_t<value_type>>, gathered_t<value_type>>;
+    using element =
+        std::conditional_t<Settle, outcome<gathered_t<value_type>>, gathered_t<value_type>>;
 
     explicit gather_range(std::vector<H> hs) : handles_(std::move(hs)), children_(handles_.size()) {
         for (std::size_t i = 0; i < handles_.size(); ++i) {
@@ -318,7 +324,9 @@ public:
         }
     }
 
-    [[nodiscard]] bool await_ready() const noexcept { return core_.ready() || core_.early_failure(); }
+    [[nodiscard]] bool await_ready() const noexcept {
+        return core_.ready() || core_.early_failure();
+    }
     bool await_suspend(std::coroutine_handle<> h) { return core_.suspend(h); }
     std::vector<element> await_resume() {
         core_.detach();
@@ -341,14 +349,16 @@ public:
         return out;
     }
 
-private:
+  private:
     std::vector<H> handles_;
     std::vector<gather_child> children_;
     gather_core core_;
 };
 
 template <class A>
-concept gatherable = requires { typename as_handle<std::remove_cvref_t<A>>::type; };
+concept gatherable = requires {
+    typename as_handle<std::remove_cvref_t<A>>::type;
+};
 
 } // namespace detail
 
@@ -360,8 +370,7 @@ concept gatherable = requires { typename as_handle<std::remove_cvref_t<A>>::type
 /// eddy::cancelled_error if the awaiting task is cancelled, after cancelling every child and
 /// waiting for them to finish. Needs a running loop (eddy::loop_error otherwise).
 template <class... A>
-    requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
-[[nodiscard]] auto gather(A&&... aws) {
+requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...)) [[nodiscard]] auto gather(A&&... aws) {
     return detail::gather_tuple<false, detail::handle_of<A>...>(std::tuple<detail::handle_of<A>...>{
         detail::as_handle<std::remove_cvref_t<A>>::make(std::forward<A>(aws))...});
 }
@@ -369,8 +378,8 @@ template <class... A>
 /// gather(return_exceptions, ...): waits for every child and yields a tuple of outcome<T>,
 /// each holding that child's value or exception (asyncio's return_exceptions=True).
 template <class... A>
-    requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
-[[nodiscard]] auto gather(return_exceptions_t, A&&... aws) {
+requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
+    [[nodiscard]] auto gather(return_exceptions_t, A&&... aws) {
     return detail::gather_tuple<true, detail::handle_of<A>...>(std::tuple<detail::handle_of<A>...>{
         detail::as_handle<std::remove_cvref_t<A>>::make(std::forward<A>(aws))...});
 }
@@ -379,7 +388,7 @@ template <class... A>
 /// an lvalue range of handles is shared): a std::vector of
 /// results in the range's order. Same contract as the variadic form.
 template <std::ranges::input_range R>
-    requires detail::gatherable<std::ranges::range_value_t<R>>
+requires detail::gatherable<std::ranges::range_value_t<R>>
 [[nodiscard]] auto gather(R&& range) {
     using A = std::ranges::range_value_t<R>;
     std::vector<detail::handle_of<A>> hs;
@@ -398,7 +407,7 @@ template <std::ranges::input_range R>
 
 /// gather(return_exceptions, range): a std::vector of outcome<T>.
 template <std::ranges::input_range R>
-    requires detail::gatherable<std::ranges::range_value_t<R>>
+requires detail::gatherable<std::ranges::range_value_t<R>>
 [[nodiscard]] auto gather(return_exceptions_t, R&& range) {
     using A = std::ranges::range_value_t<R>;
     std::vector<detail::handle_of<A>> hs;

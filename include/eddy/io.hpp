@@ -29,7 +29,7 @@ namespace detail {
 /// memory. If the operation completed anyway (it raced the cancel), its result is returned and
 /// the task gets cancelled_error at its next suspension: no bytes are lost.
 template <class Result> class [[nodiscard]] io_awaiter : suspension {
-public:
+  public:
     io_awaiter(op_kind kind, int fd, void* buf, std::uint32_t len, std::uint64_t offset,
                std::uint32_t flags, const char* what) noexcept
         : what_(what) {
@@ -92,7 +92,7 @@ public:
         }
     }
 
-private:
+  private:
     static void on_complete(io_op* op) noexcept { static_cast<io_awaiter*>(op->owner)->wake(); }
     static bool on_cancel(cancel_hook* h) noexcept {
         auto* self = static_cast<io_awaiter*>(static_cast<suspension*>(h));
@@ -121,16 +121,22 @@ private:
 /// stay valid until the await finishes; the awaiting frame owns it.
 [[nodiscard]] inline detail::io_awaiter<std::size_t>
 read_some(int fd, std::span<std::byte> buf, std::uint64_t offset = current_position) noexcept {
-    return {detail::op_kind::read, fd, buf.data(), static_cast<std::uint32_t>(buf.size()), offset,
-            0, "read_some"};
+    return {detail::op_kind::read,
+            fd,
+            buf.data(),
+            static_cast<std::uint32_t>(buf.size()),
+            offset,
+            0,
+            "read_some"};
 }
 
 /// Writes up to `buf.size()` bytes to `fd`. Yields the count written (possibly short).
 /// Throws as read_some. On a pipe or socket whose peer closed this fails with EPIPE; the
 /// process's SIGPIPE disposition still applies to plain writes (sockets get MSG_NOSIGNAL sends
 /// in the networking layer).
-[[nodiscard]] inline detail::io_awaiter<std::size_t> write_some(
-    int fd, std::span<const std::byte> buf, std::uint64_t offset = current_position) noexcept {
+[[nodiscard]] inline detail::io_awaiter<std::size_t>
+write_some(int fd, std::span<const std::byte> buf,
+           std::uint64_t offset = current_position) noexcept {
     return {detail::op_kind::write,
             fd,
             const_cast<std::byte*>(buf.data()), // NOLINT: the kernel only reads it

@@ -71,7 +71,7 @@ std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept;
 /// The event loop (asyncio's BaseEventLoop, minus what later headers add). Made by `eddy::run`;
 /// usable directly for embedding. Not thread-safe: it belongs to the thread that made it.
 class event_loop {
-public:
+  public:
     /// Makes a loop with its io_uring reactor. Throws std::system_error when io_uring cannot be
     /// set up (errno EPERM, ENOSYS, ENOMEM...).
     explicit event_loop(loop_options opts = {})
@@ -128,8 +128,7 @@ public:
 
     /// Loop clock in nanoseconds.
     [[nodiscard]] static std::int64_t now_ns() noexcept {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   clock::now().time_since_epoch())
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
             .count();
     }
 
@@ -170,7 +169,7 @@ public:
         return true;
     }
 
-private:
+  private:
     static void fire_callback(detail::timer_node* t) noexcept {
         detail::callback_node* cb = static_cast<detail::callback_timer*>(t)->owner_;
         try {
@@ -208,7 +207,7 @@ private:
 namespace detail {
 /// Makes `loop` the running loop of this thread for a scope. Nested running loops are an error.
 class running_loop_scope {
-public:
+  public:
     explicit running_loop_scope(event_loop& loop) : previous_(running_loop_) {
         running_loop_ = &loop;
     }
@@ -216,7 +215,7 @@ public:
     running_loop_scope& operator=(const running_loop_scope&) = delete;
     ~running_loop_scope() { running_loop_ = previous_; }
 
-private:
+  private:
     event_loop* previous_;
 };
 
@@ -243,7 +242,9 @@ inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcep
 
 /// The running loop's monotonic time (asyncio's loop.time()). Throws eddy::loop_error outside
 /// a running loop.
-[[nodiscard]] inline clock::time_point time() { return get_running_loop().time(); }
+[[nodiscard]] inline clock::time_point time() {
+    return get_running_loop().time();
+}
 
 inline void event_loop::shutdown() noexcept {
     detail::running_loop_scope scope(*this);

@@ -25,9 +25,9 @@ template <class T> T run(task<T> main, loop_options options = {}) {
     }
     event_loop loop(options);
     detail::running_loop_scope scope(loop);
-    using stored = std::conditional_t<std::is_void_v<T>, bool,
-                                      std::conditional_t<std::is_reference_v<T>,
-                                                          std::remove_reference_t<T>*, T>>;
+    using stored = std::conditional_t<
+        std::is_void_v<T>, bool,
+        std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, T>>;
     std::optional<stored> value;
     std::exception_ptr error;
     {

@@ -39,7 +39,7 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
     /// Throws eddy::cancelled_error if the task was cancelled during the sleep.
     void await_resume() const { throw_if_cancelled(); }
 
-private:
+  private:
     static void on_fire(timer_node* t) noexcept { static_cast<sleep_awaiter*>(t)->wake(); }
     static bool on_cancel(cancel_hook* h) noexcept {
         auto* self = static_cast<sleep_awaiter*>(static_cast<suspension*>(h));

@@ -40,7 +40,7 @@ struct task_promise_base : pooled {
 template <class T> struct task_promise final : task_promise_base {
     task<T> get_return_object() noexcept;
     template <class U>
-        requires std::is_convertible_v<U&&, T>
+    requires std::is_convertible_v<U&&, T>
     void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         value_.emplace(std::forward<U>(v));
     }
@@ -97,7 +97,7 @@ static_assert(noexcept(std::declval<task_promise_base&>().unhandled_exception())
 /// it again after it finished yields the same result. Frames come from eddy's per-thread
 /// recycling allocator.
 template <class T> class [[nodiscard]] task {
-public:
+  public:
     using promise_type = detail::task_promise<T>;
     using value_type = T;
     using handle_type = std::coroutine_handle<promise_type>;
@@ -134,7 +134,7 @@ public:
     /// Awaiting an rvalue task yields T&& (moved out by the caller's initialization).
     [[nodiscard]] auto operator co_await() && noexcept { return awaiter<true>{h_}; }
 
-private:
+  private:
     template <bool Move> struct [[nodiscard]] awaiter {
         handle_type h_;
 

@@ -13,7 +13,7 @@ namespace eddy::detail {
 /// creating a frame is a pop from a free list. Blocks larger than the biggest class go to
 /// ::operator new directly (rare: a frame over 2 KiB).
 class frame_pool {
-public:
+  public:
     static constexpr std::size_t granule = 64;
     static constexpr std::size_t classes = 32; // up to 2048 bytes
     static constexpr std::size_t max_pooled = granule * classes;
@@ -66,7 +66,7 @@ public:
     /// Chunks obtained from malloc so far on this thread (grows only while the pools grow).
     [[nodiscard]] std::int64_t chunk_mallocs() const noexcept { return chunk_mallocs_; }
 
-private:
+  private:
     struct block {
         block* next;
     };
@@ -117,10 +117,14 @@ inline frame_pool& this_thread_pool() noexcept {
 /// Allocates a coroutine frame or runtime node of `n` bytes from this thread's pool.
 /// Throws std::bad_alloc when memory is exhausted. Must be released with `frame_free(p, n)`
 /// (same n); releasing on another thread is allowed (the block joins that thread's pool).
-[[nodiscard]] inline void* frame_alloc(std::size_t n) { return this_thread_pool().allocate(n); }
+[[nodiscard]] inline void* frame_alloc(std::size_t n) {
+    return this_thread_pool().allocate(n);
+}
 
 /// Returns a block obtained from `frame_alloc(n)`.
-inline void frame_free(void* p, std::size_t n) noexcept { this_thread_pool().deallocate(p, n); }
+inline void frame_free(void* p, std::size_t n) noexcept {
+    this_thread_pool().deallocate(p, n);
+}
 
 /// Mixin giving a promise (or any node) pooled `operator new`/`operator delete`.
 struct pooled {
@@ -133,5 +137,7 @@ struct pooled {
 namespace eddy {
 /// Number of coroutine frames and pooled runtime nodes alive on this thread. After `eddy::run`
 /// returns it is back to what it was before the call: tests use it to prove nothing leaked.
-[[nodiscard]] inline std::int64_t live_frames() noexcept { return detail::this_thread_pool().live(); }
+[[nodiscard]] inline std::int64_t live_frames() noexcept {
+    return detail::this_thread_pool().live();
+}
 } // namespace eddy

@@ -19,6 +19,9 @@ struct waiter : list_node {
     waiter& operator=(const waiter&) = delete;
     ~waiter() { unlink(); }
     void (*wake_)(waiter*) noexcept = nullptr;
+    /// Set on waiters the state owns (done-callbacks): called for those still waiting when the
+    /// state is destroyed without completing.
+    void (*drop_)(waiter*) noexcept = nullptr;
 };
 
 /// Installed by a suspended task's innermost awaiter so that `cancel()` can reach what the task
@@ -34,7 +37,7 @@ enum class status : std::uint8_t { pending, finished, cancelled };
 /// a gather) holds one reference; a running task holds one more until it finishes. The last
 /// release destroys it (for a task: its coroutine frame).
 class future_base {
-public:
+  public:
     future_base() = default;
     future_base(const future_base&) = delete;
     future_base& operator=(const future_base&) = delete;
@@ -82,8 +85,15 @@ public:
     /// for, as asyncio's gather marks them retrieved.
     void mark_retrieved() noexcept { retrieved_ = true; }
 
-protected:
-    virtual ~future_base() = default;
+  protected:
+    virtual ~future_base() {
+        while (list_node* n = waiters_.pop_front()) {
+            auto* w = static_cast<waiter*>(n);
+            if (w->drop_ != nullptr) {
+                w->drop_(w);
+            }
+        }
+    }
     virtual void destroy() noexcept = 0;
     /// Display name for diagnostics ("future" or "task 'name'").
     [[nodiscard]] virtual std::string describe() const = 0;
@@ -98,7 +108,7 @@ protected:
         }
     }
 
-private:
+  private:
     void report_unretrieved() noexcept {
         if (status_ != status::finished || !exception_ || retrieved_) {
             return;
@@ -113,8 +123,8 @@ private:
                 what = e.what();
             } catch (...) {
             }
-            std::fprintf(stderr, "eddy: %s exception was never retrieved: %s\n",
-                         describe().c_str(), what.c_str());
+            std::fprintf(stderr, "eddy: %s exception was never retrieved: %s\n", describe().c_str(),
+                         what.c_str());
         } catch (...) { // NOLINT(bugprone-empty-catch): reporting must not throw from release
         }
     }
@@ -128,7 +138,7 @@ private:
 
 /// Storage for a result of type T (void: nothing; T&: a pointer).
 template <class T> class result_slot {
-public:
+  public:
     result_slot() noexcept {}
     result_slot(const result_slot&) = delete;
     result_slot& operator=(const result_slot&) = delete;
@@ -143,7 +153,7 @@ public:
     }
     [[nodiscard]] T& get() noexcept { return value_; }
 
-private:
+  private:
     union {
         T value_;
     };
@@ -151,16 +161,16 @@ private:
 };
 
 template <class T> class result_slot<T&> {
-public:
+  public:
     void emplace(T& v) noexcept { ptr_ = &v; }
     [[nodiscard]] T& get() noexcept { return *ptr_; }
 
-private:
+  private:
     T* ptr_ = nullptr;
 };
 
 template <> class result_slot<void> {
-public:
+  public:
     void get() noexcept {}
 };
 

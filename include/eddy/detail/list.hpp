@@ -23,7 +23,7 @@ struct list_node {
 /// A circular list with a sentinel. Non-owning, non-copyable: the sentinel's address is the
 /// list's identity.
 class intrusive_list {
-public:
+  public:
     intrusive_list() noexcept { head_.prev_ = head_.next_ = &head_; }
     intrusive_list(const intrusive_list&) = delete;
     intrusive_list& operator=(const intrusive_list&) = delete;
@@ -56,7 +56,7 @@ public:
     [[nodiscard]] list_node* front() const noexcept { return empty() ? nullptr : head_.next_; }
     [[nodiscard]] const list_node* end() const noexcept { return &head_; }
 
-private:
+  private:
     list_node head_;
 };
 

@@ -17,9 +17,9 @@ struct io_op {
     int fd = -1;
     void* buf = nullptr;
     std::uint32_t len = 0;
-    std::uint32_t flags = 0; // poll: event mask
+    std::uint32_t flags = 0;                               // poll: event mask
     std::uint64_t offset = static_cast<std::uint64_t>(-1); // -1: the file position
-    int result = 0;          // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
+    int result = 0; // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
     bool in_flight = false;
     void (*complete)(io_op*) noexcept = nullptr;
     void* owner = nullptr; // the awaiter, for `complete`
@@ -29,7 +29,7 @@ struct io_op {
 /// never sees which one runs. Completion callbacks only schedule work on the ready queue, so
 /// a backend may dispatch completions at any point without re-entering user code.
 class reactor {
-public:
+  public:
     reactor() = default;
     reactor(const reactor&) = delete;
     reactor& operator=(const reactor&) = delete;

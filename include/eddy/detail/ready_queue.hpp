@@ -21,7 +21,7 @@ struct ready_item {
 /// A growable ring buffer. It only grows (doubling), so a loop in steady state never allocates
 /// to schedule work, unlike std::deque, which allocates and frees blocks as it moves.
 class ready_queue {
-public:
+  public:
     ready_queue() : buf_(std::make_unique<ready_item[]>(initial)), mask_(initial - 1) {}
 
     [[nodiscard]] bool empty() const noexcept { return head_ == tail_; }
@@ -36,7 +36,7 @@ public:
 
     ready_item pop() noexcept { return buf_[head_++ & mask_]; }
 
-private:
+  private:
     static constexpr std::size_t initial = 256;
 
     void grow() {

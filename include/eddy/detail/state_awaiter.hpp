@@ -48,7 +48,7 @@ template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, w
         }
     }
 
-private:
+  private:
     static void on_wake(waiter* w) noexcept { static_cast<state_awaiter*>(w)->wake(); }
     static bool on_cancel(cancel_hook* h) noexcept {
         auto* self = static_cast<state_awaiter*>(static_cast<suspension*>(h));

@@ -15,7 +15,7 @@ namespace eddy::detail {
 
 /// The type-erased part of a task scheduled on a loop (asyncio.Task minus the result type).
 class task_base : public future_base {
-public:
+  public:
     /// asyncio's Task.cancel(): false when the task is already done. Otherwise the task gets
     /// cancelled_error at the await where it is suspended (what it awaits is cancelled first,
     /// and it resumes only once that has really stopped), or at its next suspension.
@@ -69,20 +69,22 @@ public:
     link loop_link_;
     bool shutdown_cancelled_ = false;
 
-protected:
+  protected:
     std::string name_;
 
     [[nodiscard]] std::string describe() const override {
         return name_.empty() ? std::string("task") : "task '" + name_ + "'";
     }
 
-private:
+  private:
     cancel_hook* hook_ = nullptr;
     std::string cancel_message_;
     int cancel_requests_ = 0;
     bool must_cancel_ = false;
 };
 
-inline task_base* task_of(list_node* n) noexcept { return static_cast<task_base::link*>(n)->owner; }
+inline task_base* task_of(list_node* n) noexcept {
+    return static_cast<task_base::link*>(n)->owner;
+}
 
 } // namespace eddy::detail

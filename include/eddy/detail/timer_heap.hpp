@@ -23,7 +23,7 @@ struct timer_node {
 /// chasing a pointer into a different coroutine frame per comparison (1M timers: cache misses
 /// dominate). A 4-ary layout halves the depth again.
 class timer_heap {
-public:
+  public:
     [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
     [[nodiscard]] std::int64_t next_deadline() const noexcept { return heap_.front().deadline; }
@@ -74,7 +74,7 @@ public:
         return t;
     }
 
-private:
+  private:
     static constexpr std::size_t arity = 4;
     struct entry {
         std::int64_t deadline;

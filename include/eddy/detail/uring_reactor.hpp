@@ -14,7 +14,7 @@
 namespace eddy::detail {
 
 class uring_reactor final : public reactor {
-public:
+  public:
     /// Sets up a ring of `entries` submission slots. Newer setup flags are tried first and
     /// dropped one by one when the kernel rejects them (EINVAL), so older kernels still work.
     /// Throws std::system_error (EPERM: io_uring blocked by seccomp or the
@@ -112,7 +112,7 @@ public:
 
     [[nodiscard]] std::uint64_t in_flight() const noexcept override { return in_flight_; }
 
-private:
+  private:
     // A full submission queue is flushed to the kernel and retried. When the kernel refuses
     // (EBUSY: completion backlog), completions are reaped first; they only enqueue work.
     io_uring_sqe* acquire() {
@@ -122,7 +122,8 @@ private:
             }
             const int rc = io_uring_submit(&ring_);
             if (rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR) {
-                throw std::system_error(-rc, std::system_category(), "eddy: io_uring submit failed");
+                throw std::system_error(-rc, std::system_category(),
+                                        "eddy: io_uring submit failed");
             }
             reap();
             if (attempt > 1000) {
