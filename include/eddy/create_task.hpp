@@ -13,6 +13,7 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -22,94 +23,78 @@ template <class T> class task_handle;
 
 namespace detail {
 
-template <class T> struct root_promise;
-
-template <class T> struct root_coro {
-    using promise_type = root_promise<T>;
-    std::coroutine_handle<promise_type> h;
-};
-
-template <class T> struct root_return {
-    template <class U> void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-        value_.emplace(std::forward<U>(v));
-    }
-    result_slot<T> value_;
-};
-template <class T> struct root_return<T&> {
-    void return_value(T& v) noexcept { value_.emplace(v); }
-    result_slot<T&> value_;
-};
-template <> struct root_return<void> {
-    void return_void() const noexcept {}
-    result_slot<void> value_;
-};
-
-/// The promise of a scheduled task's outer coroutine. It is the task's shared state, living
-/// in the coroutine frame; the frame stays after the coroutine finishes until the last handle
-/// lets go.
-template <class T> struct root_promise final : task_base, root_return<T>, pooled {
-    struct final_awaiter {
-        [[nodiscard]] bool await_ready() const noexcept { return false; }
-        void await_suspend(std::coroutine_handle<root_promise> h) const noexcept {
-            h.promise().finish();
-        }
-        void await_resume() const noexcept {}
-    };
-
-    root_coro<T> get_return_object() noexcept {
-        return {std::coroutine_handle<root_promise>::from_promise(*this)};
-    }
-    [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
-    [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
-    void unhandled_exception() noexcept {
-        error_ = std::current_exception();
-        try {
-            throw;
-        } catch (const cancelled_error&) {
-            end_ = status::cancelled;
-        } catch (...) { // NOLINT(bugprone-empty-catch): any other failure is stored as is
-        }
+/// A scheduled task's shared state (asyncio.Task minus the handle): it owns the task's
+/// coroutine, whose final suspension reports here instead of resuming anyone. Pooled; lives
+/// until the coroutine has finished and the last handle is gone.
+template <class T> class task_state final : public task_base, public pooled {
+  public:
+    explicit task_state(task<T>&& t) noexcept : coro_(std::move(t)) {
+        coro_.handle().promise().root_ = this;
     }
 
-    void finish() noexcept {
-        loop_->unregister_task(*this);
-        complete(end_, std::move(error_));
-        release(); // the running reference; may destroy this frame
-    }
-
-    void destroy() noexcept override {
-        std::coroutine_handle<root_promise>::from_promise(*this).destroy();
-    }
-
-    void start(event_loop& loop, std::string name) {
+    /// Registers the task with `loop` and schedules its first step.
+    void start(event_loop& loop, std::string_view name) {
         loop_ = &loop;
-        name_ = std::move(name);
+        if (!name.empty()) {
+            set_name(std::string(name));
+        }
         loop.register_task(*this);
-        loop.schedule(std::coroutine_handle<root_promise>::from_promise(*this), this);
+        loop.post_step(&first_step, this, this);
     }
 
+    [[nodiscard]] result_slot<T>& slot() noexcept { return coro_.handle().promise().value_; }
+
+    void on_coroutine_done() noexcept override {
+        std::exception_ptr& e = coro_.handle().promise().exception_;
+        if (!e) [[likely]] {
+            finish(status::finished, nullptr);
+            return;
+        }
+        finish(is_cancellation(e) ? status::cancelled : status::finished, e);
+    }
+
+  protected:
+    void destroy() noexcept override { delete this; }
+
+  private:
+    static void first_step(void* p) noexcept {
+        auto* self = static_cast<task_state*>(p);
+        if (self->take_pending_cancel()) {
+            // Cancelled before it started: the coroutine never runs, as asyncio throws
+            // CancelledError into a task before its first step.
+            self->finish(status::cancelled, cancelled_exception(self->cancel_message()));
+            return;
+        }
+        self->coro_.handle().resume();
+    }
+
+    static std::exception_ptr cancelled_exception(const std::string& message) noexcept {
+        try {
+            return std::make_exception_ptr(cancelled_error(message));
+        } catch (...) {
+            return std::current_exception(); // bad_alloc copying the message
+        }
+    }
+
+    static bool is_cancellation(const std::exception_ptr& e) noexcept {
+        try {
+            std::rethrow_exception(e); // only on a task's failure, never on its success path
+        } catch (const cancelled_error&) {
+            return true;
+        } catch (...) {
+            return false;
+        }
+    }
+
+    void finish(status s, std::exception_ptr e) noexcept {
+        loop_->unregister_task(*this);
+        complete(s, std::move(e));
+        release(); // the running reference; may destroy this state and the frame
+    }
+
+    task<T> coro_;
     event_loop* loop_ = nullptr;
-    std::exception_ptr error_;
-    status end_ = status::finished;
 };
-
-/// Delivers a cancellation requested before the task's first step, as asyncio throws
-/// CancelledError into a task cancelled before it started.
-inline void throw_if_cancel_pending() {
-    task_base* t = get_running_loop().current_task();
-    if (t != nullptr && t->take_pending_cancel()) {
-        throw cancelled_error(t->cancel_message());
-    }
-}
-
-template <class T> root_coro<T> make_root(task<T> t) {
-    throw_if_cancel_pending();
-    if constexpr (std::is_void_v<T>) {
-        co_await std::move(t);
-    } else {
-        co_return co_await std::move(t);
-    }
-}
 
 /// Keeps a callable (a capturing lambda) alive in the coroutine frame for as long as the
 /// coroutine it returns runs: a temporary lambda would die at the first suspension.
@@ -138,7 +123,7 @@ template <class T> class task_handle {
     using value_type = T;
 
     task_handle() noexcept = default;
-    explicit task_handle(detail::root_promise<T>* p) noexcept : p_(p) {} // adopts a reference
+    explicit task_handle(detail::task_state<T>* p) noexcept : p_(p) {} // adopts a reference
     task_handle(const task_handle& o) noexcept : p_(o.p_) {
         if (p_ != nullptr) {
             p_->add_ref();
@@ -178,7 +163,7 @@ template <class T> class task_handle {
         }
         p_->rethrow_if_failed();
         if constexpr (!std::is_void_v<T>) {
-            return static_cast<T&>(p_->value_.get());
+            return static_cast<T&>(p_->slot().get());
         }
     }
     /// The task's exception (null if it returned a value). Throws eddy::invalid_state_error if
@@ -188,33 +173,32 @@ template <class T> class task_handle {
     /// Waits for the task; yields T& (lvalue handle) and rethrows its failure. Cancelling the
     /// awaiting task cancels this one too (asyncio semantics).
     [[nodiscard]] auto operator co_await() & noexcept {
-        return detail::state_awaiter<T, false>{p_, &p_->value_};
+        return detail::state_awaiter<T, false>{p_, &p_->slot()};
     }
     /// As above, yielding T by value: moved out when this is the last handle, else copied.
     [[nodiscard]] auto operator co_await() && noexcept {
-        return detail::state_awaiter<T, true>{p_, &p_->value_};
+        return detail::state_awaiter<T, true>{p_, &p_->slot()};
     }
 
     /// The shared state (for gather and other combinators).
-    [[nodiscard]] detail::root_promise<T>* state() const noexcept { return p_; }
+    [[nodiscard]] detail::task_state<T>* state() const noexcept { return p_; }
 
   private:
-    detail::root_promise<T>* p_ = nullptr;
+    detail::task_state<T>* p_ = nullptr;
 };
 
 /// Schedules `t` on the running loop (asyncio.create_task): it starts on a later loop turn even
 /// if nobody awaits it. Returns a handle to await, inspect or cancel it. Throws
 /// eddy::loop_error with no running loop, eddy::invalid_state_error for an empty task.
-template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::string name = {}) {
+template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::string_view name = {}) {
     event_loop& loop = get_running_loop();
-    if (!t.valid()) {
-        throw invalid_state_error("eddy::create_task: empty task");
+    if (!t.valid() || t.handle().promise().continuation_ || t.done()) {
+        throw invalid_state_error("eddy::create_task: the task is empty or already started");
     }
-    detail::root_coro<T> root = detail::make_root(std::move(t));
-    detail::root_promise<T>& p = root.h.promise();
-    p.add_ref(); // one reference for the running coroutine, one for the handle
-    task_handle<T> handle(&p);
-    p.start(loop, std::move(name));
+    auto* state = new detail::task_state<T>(std::move(t));
+    state->add_ref(); // one reference for the running coroutine, one for the handle
+    task_handle<T> handle(state);
+    state->start(loop, name);
     return handle;
 }
 
@@ -223,12 +207,12 @@ template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::stri
 /// `create_task(lambda())`, whose temporary lambda (and captures) dies at the end of the statement.
 template <class F>
 requires std::invocable<F&> && detail::is_task<std::invoke_result_t<F&>>::value [[nodiscard]] auto
-create_task(F f, std::string name = {}) {
-    return create_task(detail::invoke_owned(std::move(f)), std::move(name));
+create_task(F f, std::string_view name = {}) {
+    return create_task(detail::invoke_owned(std::move(f)), name);
 }
 
-/// The handle of nothing: a task's own state is reached through its handle; inside a task,
-/// `current_task_name()` names the running one. Returns "" outside tasks.
+/// The name of the task running now ("" when it has none or outside a task). Throws
+/// eddy::loop_error with no running loop.
 [[nodiscard]] inline std::string current_task_name() {
     detail::task_base* t = get_running_loop().current_task();
     return t != nullptr ? t->name() : std::string();

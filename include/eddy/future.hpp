@@ -17,6 +17,7 @@ namespace detail {
 template <class T> class future_state final : public future_base, public pooled {
   public:
     result_slot<T> value_;
+    [[nodiscard]] result_slot<T>& slot() noexcept { return value_; }
 
     bool cancel(std::string message) override {
         if (done()) {

@@ -203,14 +203,14 @@ template <class T, class H> gathered_t<T> take_value(H& h) {
     if constexpr (std::is_void_v<T>) {
         return {};
     } else if constexpr (std::is_reference_v<T>) {
-        return std::ref(h.state()->value_.get());
+        return std::ref(h.state()->slot().get());
     } else if constexpr (std::is_copy_constructible_v<T>) {
         if (h.state()->refs() == 1) {
-            return std::move(h.state()->value_.get());
+            return std::move(h.state()->slot().get());
         }
-        return h.state()->value_.get();
+        return h.state()->slot().get();
     } else {
-        return std::move(h.state()->value_.get());
+        return std::move(h.state()->slot().get());
     }
 }
 

@@ -101,6 +101,10 @@ class event_loop {
     void schedule(std::coroutine_handle<> h, detail::task_base* task) {
         ready_.push(detail::ready_item{nullptr, h.address(), task});
     }
+    /// Runs `step(arg)` on a later turn as part of `task` (FIFO with everything else).
+    void post_step(void (*step)(void*) noexcept, void* arg, detail::task_base* task) {
+        ready_.push(detail::ready_item{step, arg, task});
+    }
     /// Runs the callback on a later turn (FIFO with coroutines). Takes a loop reference.
     void post(detail::callback_node& cb) {
         ready_.push(detail::ready_item{&run_callback, &cb, nullptr});

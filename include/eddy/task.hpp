@@ -22,8 +22,14 @@ struct task_promise_base : pooled {
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
-            std::coroutine_handle<> next = h.promise().continuation_;
-            return next ? transfer_to(next) : std::noop_coroutine();
+            task_promise_base& p = h.promise();
+            if (p.root_ != nullptr) {
+                // The outermost coroutine of a scheduled task: its state takes over (and may
+                // destroy this frame, which is allowed now that it is suspended).
+                p.root_->on_coroutine_done();
+                return std::noop_coroutine();
+            }
+            return p.continuation_ ? transfer_to(p.continuation_) : std::noop_coroutine();
         }
         void await_resume() const noexcept {}
     };
@@ -35,6 +41,7 @@ struct task_promise_base : pooled {
 
     std::coroutine_handle<> continuation_;
     std::exception_ptr exception_;
+    task_base* root_ = nullptr; // set when this coroutine is a scheduled task's outermost one
 };
 
 template <class T> struct task_promise final : task_promise_base {
@@ -79,6 +86,7 @@ template <> struct task_promise<void> final : task_promise_base {
             std::rethrow_exception(exception_);
         }
     }
+    result_slot<void> value_;
 };
 
 static_assert(noexcept(std::declval<task_promise_base&>().final_suspend()));
@@ -126,6 +134,8 @@ template <class T> class [[nodiscard]] task {
     [[nodiscard]] bool done() const noexcept { return h_ && h_.done(); }
     /// True when this object holds a coroutine (false after a move).
     [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(h_); }
+    /// The coroutine (for eddy's scheduler; the task keeps owning it).
+    [[nodiscard]] handle_type handle() const noexcept { return h_; }
 
     /// Awaiting an lvalue task yields T& (the value stays in the frame this task owns).
     /// Throws: the coroutine's exception; eddy::invalid_state_error for an empty task or one

@@ -14,8 +14,10 @@ namespace eddy::detail {
 /// ::operator new directly (rare: a frame over 2 KiB).
 class frame_pool {
   public:
-    static constexpr std::size_t granule = 64;
-    static constexpr std::size_t classes = 32; // up to 2048 bytes
+    // 16-byte steps keep internal waste small: with 100,000 sleeping tasks, bytes per task
+    // decide how much of the working set stays in cache.
+    static constexpr std::size_t granule = 16;
+    static constexpr std::size_t classes = 128; // up to 2048 bytes
     static constexpr std::size_t max_pooled = granule * classes;
 
     frame_pool() = default;
@@ -82,7 +84,8 @@ class frame_pool {
         const std::size_t size = (c + 1) * granule;
         // Roughly 16 KiB per chunk, at least 4 blocks: few mallocs while a pool grows.
         std::size_t count = (16384 / size) < 4 ? 4 : 16384 / size;
-        // The chunk header takes one granule so that blocks stay 64-byte aligned.
+        // The chunk header takes one granule so that blocks stay 16-byte aligned (what
+        // operator new guarantees for frames).
         void* raw = std::malloc(granule + size * count); // NOLINT(cppcoreguidelines-no-malloc)
         if (raw == nullptr) {
             --live_;

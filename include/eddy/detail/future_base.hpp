@@ -101,7 +101,9 @@ class future_base {
     /// Completes the state and wakes every waiter (they only schedule work; none runs inline).
     void complete(status s, std::exception_ptr e) noexcept {
         status_ = s;
-        exception_ = std::move(e);
+        if (e) {
+            exception_ = std::move(e);
+        }
         while (list_node* n = waiters_.pop_front()) {
             auto* w = static_cast<waiter*>(n);
             w->wake_(w);

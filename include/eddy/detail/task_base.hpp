@@ -1,9 +1,11 @@
 // eddy — what the loop knows of a scheduled task: cancellation state and its place in the loop.
 #pragma once
 
+#include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/future_base.hpp"
 #include "eddy/detail/list.hpp"
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -24,7 +26,9 @@ class task_base : public future_base {
             return false;
         }
         ++cancel_requests_;
-        cancel_message_ = std::move(message);
+        if (!message.empty() || extras_) {
+            extra().cancel_message = std::move(message);
+        }
         if (hook_ != nullptr && hook_->cancel_(hook_)) {
             return true;
         }
@@ -45,8 +49,17 @@ class task_base : public future_base {
         return cancel_requests_;
     }
 
-    [[nodiscard]] const std::string& name() const noexcept { return name_; }
-    [[nodiscard]] const std::string& cancel_message() const noexcept { return cancel_message_; }
+    [[nodiscard]] const std::string& name() const noexcept {
+        return extras_ ? extras_->name : empty_string();
+    }
+    void set_name(std::string name) {
+        if (!name.empty() || extras_) {
+            extra().name = std::move(name);
+        }
+    }
+    [[nodiscard]] const std::string& cancel_message() const noexcept {
+        return extras_ ? extras_->cancel_message : empty_string();
+    }
 
     /// If a cancellation is waiting to be delivered, consumes it and returns true.
     bool take_pending_cancel() noexcept { return std::exchange(must_cancel_, false); }
@@ -62,6 +75,9 @@ class task_base : public future_base {
         }
     }
 
+    /// Called from the final suspension of the task's outermost coroutine.
+    virtual void on_coroutine_done() noexcept = 0;
+
     /// The node in the loop's list of unfinished tasks, pointing back at its task.
     struct link : list_node {
         task_base* owner = nullptr;
@@ -70,15 +86,30 @@ class task_base : public future_base {
     bool shutdown_cancelled_ = false;
 
   protected:
-    std::string name_;
-
     [[nodiscard]] std::string describe() const override {
-        return name_.empty() ? std::string("task") : "task '" + name_ + "'";
+        return name().empty() ? std::string("task") : "task '" + name() + "'";
     }
 
   private:
+    // Rarely used, so kept out of line: most tasks have no name and no cancel message, and a
+    // smaller state means more tasks per cache line (100,000 sleepers).
+    struct extras : pooled {
+        std::string name;
+        std::string cancel_message;
+    };
+    extras& extra() {
+        if (!extras_) {
+            extras_ = std::make_unique<extras>();
+        }
+        return *extras_;
+    }
+    static const std::string& empty_string() noexcept {
+        static const std::string empty;
+        return empty;
+    }
+
+    std::unique_ptr<extras> extras_;
     cancel_hook* hook_ = nullptr;
-    std::string cancel_message_;
     int cancel_requests_ = 0;
     bool must_cancel_ = false;
 };
