@@ -69,8 +69,19 @@ TEST_CASE("an exception nobody retrieved is reported on stderr with the task's n
           "[create_task]") {
     const std::string err = eddy_test::capture_stderr([] {
         eddy::run([]() -> eddy::task<> {
-            { auto h = eddy::create_task(fail_after(1ms), "forgotten"); }
-            co_await eddy::sleep(10ms);
+            bool failed = false;
+            {
+                auto h = eddy::create_task(
+                    [&failed]() -> eddy::task<> {
+                        co_await eddy::sleep(1ms);
+                        failed = true;
+                        throw std::runtime_error("task failed");
+                    },
+                    "forgotten");
+            }
+            while (!failed) {
+                co_await eddy::sleep(1ms);
+            }
         }());
     });
     CHECK(err.find("task 'forgotten' exception was never retrieved: task failed") !=
@@ -94,7 +105,9 @@ TEST_CASE("dropping every handle does not stop the task", "[create_task]") {
             co_await eddy::sleep(2ms);
             finished = true;
         });
-        co_await eddy::sleep(20ms);
+        for (int i = 0; i < 10'000 && !finished; ++i) { // generous bound: ~10 s
+            co_await eddy::sleep(1ms);
+        }
     }());
     CHECK(finished);
 }

@@ -17,6 +17,18 @@ eddy::task<int> after(std::chrono::milliseconds d, int v, std::vector<std::strin
     }
     co_return v;
 }
+// Absolute deadlines from one base: a test thread preempted between two task starts cannot
+// reorder their completions.
+eddy::task<int> at(eddy::clock::time_point when, int v, std::vector<std::string>& log) {
+    log.push_back("start " + std::to_string(v));
+    co_await eddy::sleep_until(when);
+    log.push_back("done " + std::to_string(v));
+    co_return v;
+}
+eddy::task<int> fail_at(eddy::clock::time_point when, const char* what) {
+    co_await eddy::sleep_until(when);
+    throw std::runtime_error(what);
+}
 eddy::task<> nothing() {
     co_return;
 }
@@ -30,8 +42,9 @@ TEST_CASE("gather runs its awaitables concurrently and returns results in argume
           "[gather]") {
     std::vector<std::string> log;
     eddy::run([&]() -> eddy::task<> {
-        auto [a, b, c] =
-            co_await eddy::gather(after(30ms, 1, &log), after(10ms, 2, &log), after(20ms, 3, &log));
+        const auto base = eddy::time();
+        auto [a, b, c] = co_await eddy::gather(at(base + 30ms, 1, log), at(base + 10ms, 2, log),
+                                               at(base + 20ms, 3, log));
         CHECK(a == 1);
         CHECK(b == 2);
         CHECK(c == 3);
@@ -59,19 +72,23 @@ TEST_CASE("the first failure propagates at once while the other children keep ru
           "[gather]") {
     bool slow_finished = false;
     eddy::run([&]() -> eddy::task<> {
-        auto slow = eddy::create_task([&]() -> eddy::task<int> {
-            co_await eddy::sleep(30ms);
+        eddy::future<> release_slow;
+        auto slow = eddy::create_task([&, release_slow]() -> eddy::task<int> {
+            co_await release_slow;
             slow_finished = true;
             co_return 1;
         });
+        const auto base = eddy::time();
         try {
-            (void)co_await eddy::gather(slow, fail_after(1ms, "first"), fail_after(10ms, "second"));
+            (void)co_await eddy::gather(slow, fail_at(base + 1ms, "first"),
+                                        fail_at(base + 10ms, "second"));
             FAIL("gather should have thrown");
         } catch (const std::runtime_error& e) {
             CHECK(std::string(e.what()) == "first");
         }
-        CHECK_FALSE(slow.done());
-        co_await slow;
+        CHECK_FALSE(slow.done()); // still running after gather gave up
+        release_slow.set_result();
+        CHECK(co_await slow == 1);
     }());
     CHECK(slow_finished);
 }

@@ -16,11 +16,15 @@ TEST_CASE("timers fire in deadline order", "[sleep]") {
         for (int i = 0; i < 50; ++i) {
             delays.push_back(static_cast<int>(rng() % 40));
         }
+        // One base for every deadline: sleep(d) from tasks started one after another would
+        // let a preempted test thread reorder timers 1 ms apart.
+        const auto base = eddy::time();
         for (int d : delays) {
-            ts.push_back([](int d, std::vector<int>& out) -> eddy::task<> {
-                co_await eddy::sleep(std::chrono::milliseconds(d));
-                out.push_back(d);
-            }(d, order));
+            ts.push_back(
+                [](eddy::clock::time_point when, int d, std::vector<int>& out) -> eddy::task<> {
+                    co_await eddy::sleep_until(when);
+                    out.push_back(d);
+                }(base + std::chrono::milliseconds(d), d, order));
         }
         co_await eddy::gather(std::move(ts));
     }());
