@@ -1,0 +1,229 @@
+// eddy benchmarks — the standalone Asio side of W1..W3, with C++20 coroutines (awaitable).
+//
+// Compiled twice: into eddy_bench with Asio's default epoll reactor, and into
+// eddy_bench_asio_uring with -DASIO_HAS_IO_URING -DASIO_DISABLE_EPOLL (io_uring as Asio's
+// default backend). The macros change Asio's types, so the two builds live in separate
+// executables (one definition rule); bench/run.sh merges their results.
+//
+// Same shape as the eddy side: one io_context per benchmark run (concurrency hint 1, the
+// single-threaded setting), the timed loop inside a coroutine, an untimed warm-up round first.
+#include "common.hpp"
+
+#include <asio.hpp>
+#include <asio/redirect_error.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace bench {
+namespace {
+
+using namespace std::chrono_literals;
+using asio::awaitable;
+using asio::use_awaitable;
+using steady = std::chrono::steady_clock;
+
+/// Runs one coroutine on a fresh single-threaded io_context; rethrows its exception.
+template <class F> void run_asio(F make) {
+    asio::io_context ctx(1);
+    std::exception_ptr error;
+    asio::co_spawn(ctx, make(), [&error](std::exception_ptr e) { error = std::move(e); });
+    ctx.run();
+    if (error) {
+        std::rethrow_exception(error);
+    }
+}
+
+/// gather for Asio 1.22 (it has no ranged parallel_group): co_spawns n coroutines whose
+/// completion handlers count down; the last one cancels a timer the caller waits on.
+template <class Make>
+awaitable<void> gather_n(std::size_t n, Make make, std::vector<int>* results = nullptr) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+    std::size_t pending = n;
+    std::exception_ptr first;
+    auto finish = [&](std::exception_ptr& e) {
+        if (e && !first) {
+            first = e;
+        }
+        if (--pending == 0) {
+            done.cancel();
+        }
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        using R = typename std::invoke_result_t<Make&, std::size_t>::value_type;
+        if constexpr (std::is_void_v<R>) {
+            asio::co_spawn(ex, make(i), [&finish](std::exception_ptr e) { finish(e); });
+        } else {
+            asio::co_spawn(ex, make(i), [&finish, results, i](std::exception_ptr e, R v) {
+                (*results)[i] = v;
+                finish(e);
+            });
+        }
+    }
+    if (pending != 0) {
+        asio::error_code ec;
+        co_await done.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    if (first) {
+        std::rethrow_exception(first);
+    }
+}
+
+awaitable<int> trivial() {
+    co_return 1;
+}
+
+// ---------------------------------------------------------------- W1: co_spawn + await
+awaitable<void> w1_create_await(benchmark::State& state) {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < 1000; ++i) {
+        int v = co_await asio::co_spawn(ex, trivial(), use_awaitable);
+        benchmark::DoNotOptimize(v);
+    }
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        int v = co_await asio::co_spawn(ex, trivial(), use_awaitable);
+        benchmark::DoNotOptimize(v);
+    }
+    allocs.report(state, 1);
+}
+
+void bm_w1_create_await(benchmark::State& state) {
+    run_asio([&state] { return w1_create_await(state); });
+}
+
+// ---------------------------------------------------------------- W1: gather 10,000
+awaitable<void> gather_trivial(std::size_t n) {
+    std::vector<int> r(n); // eddy's gather returns a fresh vector per round too
+    co_await gather_n(
+        n, [](std::size_t) { return trivial(); }, &r);
+    benchmark::DoNotOptimize(r.data());
+}
+
+awaitable<void> w1_gather(benchmark::State& state) {
+    co_await gather_trivial(w1_gather_n);
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        co_await gather_trivial(w1_gather_n);
+    }
+    allocs.report(state, w1_gather_n);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(w1_gather_n));
+}
+
+void bm_w1_gather(benchmark::State& state) {
+    run_asio([&state] { return w1_gather(state); });
+}
+
+// ---------------------------------------------------------------- W2: 100,000 x 10 ms timers
+awaitable<void> sleeper() {
+    asio::steady_timer t(co_await asio::this_coro::executor, w2_sleep);
+    co_await t.async_wait(use_awaitable);
+}
+
+awaitable<void> w2_body(benchmark::State& state) {
+    const std::size_t n = w2_n();
+    co_await gather_n(n, [](std::size_t) { return sleeper(); });
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        co_await gather_n(n, [](std::size_t) { return sleeper(); });
+    }
+    allocs.report(state, n);
+}
+
+awaitable<void> counted_sleeper(sleeper_probe& p) {
+    ++p.started;
+    asio::steady_timer t(co_await asio::this_coro::executor, w2_sleep);
+    co_await t.async_wait(use_awaitable);
+}
+awaitable<void> probe(sleeper_probe& p) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (p.started < p.n) {
+        t.expires_after(1ms);
+        co_await t.async_wait(use_awaitable);
+    }
+    p.at_peak = heap_in_use();
+}
+awaitable<void> w2_memory(sleeper_probe& p) {
+    auto ex = co_await asio::this_coro::executor;
+    p.baseline = heap_in_use();
+    asio::co_spawn(ex, probe(p), asio::detached);
+    co_await gather_n(p.n, [&p](std::size_t) { return counted_sleeper(p); });
+}
+double asio_bytes_per_sleeper() {
+    static const double bytes = [] {
+        sleeper_probe p;
+        p.n = w2_n();
+        std::thread([&p] { run_asio([&p] { return w2_memory(p); }); }).join();
+        return p.bytes_per_sleeper();
+    }();
+    return bytes;
+}
+
+void bm_w2_sleep(benchmark::State& state) {
+    run_asio([&state] { return w2_body(state); });
+    state.counters["bytes_per_sleeper"] = asio_bytes_per_sleeper();
+}
+
+// ---------------------------------------------------------------- W3: 1,000,000 random timers
+awaitable<void> timer_waiter(steady::time_point when) {
+    asio::steady_timer t(co_await asio::this_coro::executor, when);
+    co_await t.async_wait(use_awaitable);
+}
+
+awaitable<void> gather_timers(std::int64_t divisor) {
+    const std::vector<std::int64_t>& offsets = w3_offsets();
+    const steady::time_point t0 = steady::now();
+    co_await gather_n(offsets.size(), [&offsets, t0, divisor](std::size_t i) {
+        return timer_waiter(t0 + std::chrono::nanoseconds(offsets[i] / divisor));
+    });
+}
+
+awaitable<void> w3_timers(benchmark::State& state) {
+    co_await gather_timers(w3_warmup_divisor);
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        co_await gather_timers(1);
+    }
+    allocs.report(state, w3_offsets().size());
+}
+
+void bm_w3_timers(benchmark::State& state) {
+    run_asio([&state] { return w3_timers(state); });
+}
+
+} // namespace
+
+void register_asio(workload w, const char* backend) {
+    const std::string tag = std::string("/asio_") + backend;
+    switch (w) {
+    case workload::w1_create_await:
+        benchmark::RegisterBenchmark(("W1_create_await" + tag).c_str(), bm_w1_create_await)
+            ->UseRealTime();
+        break;
+    case workload::w1_gather:
+        benchmark::RegisterBenchmark(("W1_gather_10k" + tag).c_str(), bm_w1_gather)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+        break;
+    case workload::w2_sleep:
+        benchmark::RegisterBenchmark(("W2_sleepers" + tag).c_str(), bm_w2_sleep)
+            ->UseRealTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
+        break;
+    case workload::w3_timers:
+        benchmark::RegisterBenchmark(("W3_timers" + tag).c_str(), bm_w3_timers)
+            ->UseRealTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
+        break;
+    }
+}
+
+} // namespace bench

@@ -1,0 +1,190 @@
+// eddy benchmarks — the eddy side of W1..W3.
+//
+// Each benchmark run is one eddy::run(); Google Benchmark's `for (auto _ : state)` loop runs
+// inside the main coroutine (it is plain C++). An untimed warm-up round first grows the frame
+// pool, the ready queue and the timer heap, so the timed loop measures steady state.
+#include "common.hpp"
+
+#include <eddy/eddy.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <thread>
+#include <vector>
+
+namespace bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+eddy::task<int> trivial() {
+    co_return 1;
+}
+
+// ---------------------------------------------------------------- W1: create_task + await
+eddy::task<void> w1_create_await(benchmark::State& state) {
+    for (int i = 0; i < 1000; ++i) {
+        int v = co_await eddy::create_task(trivial());
+        benchmark::DoNotOptimize(v);
+    }
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        int v = co_await eddy::create_task(trivial());
+        benchmark::DoNotOptimize(v);
+    }
+    expect_zero_allocs(state, allocs.report(state, 1));
+}
+
+void bm_w1_create_await(benchmark::State& state) {
+    eddy::run(w1_create_await(state));
+}
+
+// ---------------------------------------------------------------- W1: gather 10,000
+eddy::task<void> gather_trivial(std::vector<eddy::task<int>>& v, std::size_t n) {
+    v.clear(); // keeps its capacity (gather only moves the tasks out): no allocation per round
+    for (std::size_t i = 0; i < n; ++i) {
+        v.push_back(trivial());
+    }
+    std::vector<int> r = co_await eddy::gather(std::move(v));
+    benchmark::DoNotOptimize(r.data());
+}
+
+eddy::task<void> w1_gather(benchmark::State& state) {
+    std::vector<eddy::task<int>> v;
+    v.reserve(w1_gather_n);
+    co_await gather_trivial(v, w1_gather_n);
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        co_await gather_trivial(v, w1_gather_n);
+    }
+    allocs.report(state, w1_gather_n);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(w1_gather_n));
+}
+
+void bm_w1_gather(benchmark::State& state) {
+    eddy::run(w1_gather(state));
+}
+
+// ---------------------------------------------------------------- W2: 100,000 x sleep(10 ms)
+eddy::task<void> sleeper() {
+    co_await eddy::sleep(w2_sleep);
+}
+
+eddy::task<void> gather_sleepers(std::vector<eddy::task<void>>& v, std::size_t n) {
+    v.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+        v.push_back(sleeper());
+    }
+    auto r = co_await eddy::gather(std::move(v));
+    benchmark::DoNotOptimize(r.data());
+}
+
+eddy::task<void> w2_body(benchmark::State& state) {
+    const std::size_t n = w2_n();
+    std::vector<eddy::task<void>> v;
+    v.reserve(n);
+    co_await gather_sleepers(v, n);
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        co_await gather_sleepers(v, n);
+    }
+    allocs.report(state, n);
+}
+
+// Memory: a fresh thread (fresh frame pool), a fresh loop; a probe task reads the heap once
+// every sleeper is suspended.
+eddy::task<void> counted_sleeper(sleeper_probe& p) {
+    ++p.started;
+    co_await eddy::sleep(w2_sleep);
+}
+eddy::task<void> probe(sleeper_probe& p) {
+    while (p.started < p.n) {
+        co_await eddy::sleep(1ms);
+    }
+    p.at_peak = heap_in_use();
+}
+eddy::task<void> w2_memory(sleeper_probe& p) {
+    std::vector<eddy::task<void>> v;
+    v.reserve(p.n); // the input vector is the benchmark's, not eddy's: outside the baseline
+    p.baseline = heap_in_use();
+    auto h = eddy::create_task(probe(p));
+    for (std::size_t i = 0; i < p.n; ++i) {
+        v.push_back(counted_sleeper(p));
+    }
+    co_await eddy::gather(std::move(v));
+    co_await h;
+}
+double eddy_bytes_per_sleeper() {
+    static const double bytes = [] {
+        sleeper_probe p;
+        p.n = w2_n();
+        std::thread([&p] { eddy::run(w2_memory(p)); }).join();
+        return p.bytes_per_sleeper();
+    }();
+    return bytes;
+}
+
+void bm_w2_sleep(benchmark::State& state) {
+    eddy::run(w2_body(state));
+    state.counters["bytes_per_sleeper"] = eddy_bytes_per_sleeper();
+}
+
+// ---------------------------------------------------------------- W3: 1,000,000 random timers
+eddy::task<void> timer_waiter(eddy::clock::time_point when) {
+    co_await eddy::sleep_until(when);
+}
+
+eddy::task<void> gather_timers(std::vector<eddy::task<void>>& v, std::int64_t divisor) {
+    const std::vector<std::int64_t>& offsets = w3_offsets();
+    const eddy::clock::time_point t0 = eddy::clock::now();
+    v.clear();
+    for (const std::int64_t o : offsets) {
+        v.push_back(timer_waiter(t0 + std::chrono::nanoseconds(o / divisor)));
+    }
+    auto r = co_await eddy::gather(std::move(v));
+    benchmark::DoNotOptimize(r.data());
+}
+
+eddy::task<void> w3_timers(benchmark::State& state) {
+    std::vector<eddy::task<void>> v;
+    v.reserve(w3_offsets().size());
+    co_await gather_timers(v, w3_warmup_divisor);
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        co_await gather_timers(v, 1);
+    }
+    allocs.report(state, w3_offsets().size());
+}
+
+void bm_w3_timers(benchmark::State& state) {
+    eddy::run(w3_timers(state));
+}
+
+} // namespace
+
+void register_eddy(workload w) {
+    switch (w) {
+    case workload::w1_create_await:
+        benchmark::RegisterBenchmark("W1_create_await/eddy", bm_w1_create_await)->UseRealTime();
+        break;
+    case workload::w1_gather:
+        benchmark::RegisterBenchmark("W1_gather_10k/eddy", bm_w1_gather)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+        break;
+    case workload::w2_sleep:
+        benchmark::RegisterBenchmark("W2_sleepers/eddy", bm_w2_sleep)
+            ->UseRealTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
+        break;
+    case workload::w3_timers:
+        benchmark::RegisterBenchmark("W3_timers/eddy", bm_w3_timers)
+            ->UseRealTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
+        break;
+    }
+}
+
+} // namespace bench
