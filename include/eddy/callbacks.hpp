@@ -44,9 +44,8 @@ class callback_handle {
             return false;
         }
         n_->cancelled_ = true;
-        if (n_->timer_.armed()) {
-            // A timer leaves the heap now rather than at its deadline.
-            n_->loop_->remove_timer(n_->timer_);
+        if (n_->timer_.armed() && n_->loop_->remove_timer(n_->timer_)) {
+            // A timer leaves the store now rather than at its deadline.
             n_->finished_ = true;
             n_->unlink();
             n_->release();

@@ -119,7 +119,8 @@ class event_loop {
     void track(detail::callback_node& cb) noexcept { callbacks_.push_back(cb); }
 
     void add_timer(detail::timer_node& t) { timers_.push(t); }
-    void remove_timer(detail::timer_node& t) noexcept { timers_.remove(t); }
+    /// Disarms `t`. False (timer left armed, it fires later) only when out of memory.
+    bool remove_timer(detail::timer_node& t) noexcept { return timers_.remove(t); }
 
     [[nodiscard]] detail::reactor& io() noexcept { return *reactor_; }
     [[nodiscard]] detail::task_base* current_task() const noexcept { return current_; }

@@ -46,10 +46,9 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
         self->cancelled_ = true;
         if (self->mode_ == mode::yield) {
             self->disarm(); // already in the ready queue: it wakes and throws
-        } else {
-            self->loop_->remove_timer(*self);
+        } else if (self->loop_->remove_timer(*self)) {
             self->wake();
-        }
+        } // else: the timer stays armed and wakes the task (which then throws) when it fires
         return true;
     }
 

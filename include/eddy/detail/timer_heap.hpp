@@ -1,76 +1,112 @@
-// eddy — user-space timers: a 4-ary min-heap keyed by (deadline, sequence).
+// eddy — user-space timers: a monotone ring for in-order deadlines, a 4-ary heap for the rest.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 namespace eddy::detail {
 
-/// A timer embedded in its owner (a sleeping awaiter's frame, a call_later node). The heap
-/// holds pointers; `index_` lets a cancelled timer leave in O(log n).
+/// A timer embedded in its owner (a sleeping awaiter's frame, a call_later node). The timer
+/// store never writes into an armed node after arming it and never reads a cancelled one: a
+/// frame may die right after its timer was cancelled.
 struct timer_node {
-    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
     std::int64_t deadline_ = 0; // loop clock, nanoseconds
     std::uint64_t seq_ = 0;     // insertion order: equal deadlines fire first-in, first-out
-    std::size_t index_ = npos;
+    std::uint64_t where_ = 0;   // 0: not armed; odd: in the heap; even: ring position * 2 + 2
     void (*fire_)(timer_node*) noexcept = nullptr;
 
-    [[nodiscard]] bool armed() const noexcept { return index_ != npos; }
+    [[nodiscard]] bool armed() const noexcept { return where_ != 0; }
 };
 
-/// Keys are copied into the heap array so that sifting compares contiguous memory instead of
-/// chasing a pointer into a different coroutine frame per comparison (1M timers: cache misses
-/// dominate). A 4-ary layout halves the depth again.
+/// The loop's timers, ordered by (deadline, insertion).
+///
+/// Why two structures: timers that a program sets with one duration (every sleep(10 ms),
+/// every request timeout) arrive in deadline order; those go to a ring where push, pop and
+/// cancel are O(1) and touch nothing but the ring. Out-of-order timers go to a 4-ary heap of
+/// keys copied inline. Neither keeps a back-pointer in the nodes: moving heap entries would
+/// otherwise write into a different, cold coroutine frame at every step (with 1M timers that
+/// dominated the cost). A cancelled ring entry is blanked in place; a cancelled heap entry's
+/// key goes to a second heap ordered the same way, so it is recognised — by key, without
+/// reading the dead node — exactly when it reaches the top.
 class timer_heap {
   public:
-    [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
-    [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
-    [[nodiscard]] std::int64_t next_deadline() const noexcept { return heap_.front().deadline; }
+    [[nodiscard]] bool empty() const noexcept { return live_ == 0; }
+    [[nodiscard]] std::size_t size() const noexcept { return live_; }
 
+    /// Earliest deadline among armed timers. Precondition: !empty().
+    [[nodiscard]] std::int64_t next_deadline() noexcept {
+        settle();
+        const entry* r = ring_front();
+        if (heap_.empty()) {
+            return r->deadline;
+        }
+        if (r == nullptr) {
+            return heap_.front().deadline;
+        }
+        return less(*r, heap_.front()) ? r->deadline : heap_.front().deadline;
+    }
+
+    /// Arms `t` (its deadline_ set by the caller). Throws std::bad_alloc when a store must grow.
     void push(timer_node& t) {
         t.seq_ = next_seq_++;
-        heap_.push_back(entry{t.deadline_, t.seq_, &t});
-        sift_up(heap_.size() - 1);
-    }
-
-    /// Removes an armed timer; a no-op for one that is not armed.
-    void remove(timer_node& t) noexcept {
-        if (!t.armed()) {
-            return;
-        }
-        const std::size_t i = t.index_;
-        t.index_ = timer_node::npos;
-        const std::size_t last = heap_.size() - 1;
-        if (i != last) {
-            heap_[i] = heap_[last];
-            heap_.pop_back();
-            place(i);
-            if (i > 0 && less(heap_[i], heap_[(i - 1) / arity])) {
-                sift_up(i);
-            } else {
-                sift_down(i);
-            }
+        const entry e{t.deadline_, t.seq_, &t};
+        if (ring_count_ == 0 || !less(e, ring_back_)) {
+            ring_push(e);
+            t.where_ = (ring_tail_ - 1) * 2 + 2;
+            ring_back_ = e;
         } else {
-            heap_.pop_back();
+            heap_.push_back(e);
+            sift_up(heap_, heap_.size() - 1);
+            t.where_ = 1;
         }
+        ++live_;
     }
 
-    /// Pops the earliest timer if its deadline is <= now; nullptr otherwise.
+    /// Disarms `t`; a no-op for one that is not armed. Never throws: a heap cancellation that
+    /// cannot record its key (out of memory) leaves the timer armed and returns false.
+    bool remove(timer_node& t) noexcept {
+        if (!t.armed()) {
+            return true;
+        }
+        if ((t.where_ & 1) == 0) {
+            ring_at((t.where_ - 2) / 2).node = nullptr;
+        } else {
+            try {
+                dead_.push_back(entry{t.deadline_, t.seq_, nullptr});
+            } catch (...) {
+                return false;
+            }
+            sift_up(dead_, dead_.size() - 1);
+        }
+        t.where_ = 0;
+        --live_;
+        return true;
+    }
+
+    /// Pops the earliest armed timer if its deadline is <= now; nullptr otherwise.
     timer_node* pop_expired(std::int64_t now) noexcept {
-        if (heap_.empty() || heap_.front().deadline > now) {
+        if (live_ == 0) {
             return nullptr;
         }
-        timer_node* t = heap_.front().node;
-        t->index_ = timer_node::npos;
-        if (heap_.size() > 1) {
-            heap_.front() = heap_.back();
-            heap_.pop_back();
-            place(0);
-            sift_down(0);
-        } else {
-            heap_.pop_back();
+        settle();
+        const entry* r = ring_front();
+        const bool from_ring = heap_.empty() || (r != nullptr && less(*r, heap_.front()));
+        const entry& e = from_ring ? *r : heap_.front();
+        if (e.deadline > now) {
+            return nullptr;
         }
+        timer_node* t = e.node;
+        if (from_ring) {
+            ++ring_head_;
+            --ring_count_;
+        } else {
+            pop_top(heap_);
+        }
+        t->where_ = 0;
+        --live_;
         return t;
     }
 
@@ -79,32 +115,71 @@ class timer_heap {
     struct entry {
         std::int64_t deadline;
         std::uint64_t seq;
-        timer_node* node;
+        timer_node* node; // null: cancelled (ring only)
     };
 
     static bool less(const entry& a, const entry& b) noexcept {
         return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq);
     }
-    void place(std::size_t i) noexcept { heap_[i].node->index_ = i; }
-
-    void sift_up(std::size_t i) noexcept {
-        const entry e = heap_[i];
-        while (i > 0) {
-            const std::size_t parent = (i - 1) / arity;
-            if (!less(e, heap_[parent])) {
-                break;
-            }
-            heap_[i] = heap_[parent];
-            place(i);
-            i = parent;
-        }
-        heap_[i] = e;
-        place(i);
+    static bool same(const entry& a, const entry& b) noexcept {
+        return a.deadline == b.deadline && a.seq == b.seq;
     }
 
-    void sift_down(std::size_t i) noexcept {
-        const entry e = heap_[i];
-        const std::size_t n = heap_.size();
+    // Drops cancelled entries from the ring's front and the heap's top.
+    void settle() noexcept {
+        while (ring_count_ != 0 && ring_at(ring_head_).node == nullptr) {
+            ++ring_head_;
+            --ring_count_;
+        }
+        while (!dead_.empty() && !heap_.empty() && same(dead_.front(), heap_.front())) {
+            pop_top(dead_);
+            pop_top(heap_);
+        }
+    }
+
+    [[nodiscard]] const entry* ring_front() const noexcept {
+        return ring_count_ == 0 ? nullptr : &ring_[ring_head_ & ring_mask_];
+    }
+    entry& ring_at(std::uint64_t pos) noexcept { return ring_[pos & ring_mask_]; }
+
+    void ring_push(const entry& e) {
+        if (ring_count_ == ring_capacity_) {
+            const std::size_t cap = ring_capacity_ == 0 ? 256 : ring_capacity_ * 2;
+            auto next = std::make_unique<entry[]>(cap);
+            // Keep absolute positions valid: an entry at position p lives at p & (cap - 1).
+            for (std::uint64_t p = ring_head_; p != ring_tail_; ++p) {
+                next[p & (cap - 1)] = ring_[p & ring_mask_];
+            }
+            ring_ = std::move(next);
+            ring_capacity_ = cap;
+            ring_mask_ = cap - 1;
+        }
+        ring_[ring_tail_ & ring_mask_] = e;
+        ++ring_tail_;
+        ++ring_count_;
+    }
+
+    static void sift_up(std::vector<entry>& h, std::size_t i) noexcept {
+        const entry e = h[i];
+        while (i > 0) {
+            const std::size_t parent = (i - 1) / arity;
+            if (!less(e, h[parent])) {
+                break;
+            }
+            h[i] = h[parent];
+            i = parent;
+        }
+        h[i] = e;
+    }
+
+    static void pop_top(std::vector<entry>& h) noexcept {
+        const entry e = h.back();
+        h.pop_back();
+        const std::size_t n = h.size();
+        if (n == 0) {
+            return;
+        }
+        std::size_t i = 0;
         for (;;) {
             const std::size_t first = i * arity + 1;
             if (first >= n) {
@@ -113,23 +188,30 @@ class timer_heap {
             std::size_t best = first;
             const std::size_t last = first + arity < n ? first + arity : n;
             for (std::size_t c = first + 1; c < last; ++c) {
-                if (less(heap_[c], heap_[best])) {
+                if (less(h[c], h[best])) {
                     best = c;
                 }
             }
-            if (!less(heap_[best], e)) {
+            if (!less(h[best], e)) {
                 break;
             }
-            heap_[i] = heap_[best];
-            place(i);
+            h[i] = h[best];
             i = best;
         }
-        heap_[i] = e;
-        place(i);
+        h[i] = e;
     }
 
+    std::unique_ptr<entry[]> ring_;
+    std::size_t ring_capacity_ = 0;
+    std::uint64_t ring_mask_ = 0;
+    std::uint64_t ring_head_ = 0; // absolute positions
+    std::uint64_t ring_tail_ = 0;
+    std::size_t ring_count_ = 0; // entries between head and tail, cancelled ones included
+    entry ring_back_{};          // the newest entry pushed to the ring (cancelled or not)
     std::vector<entry> heap_;
+    std::vector<entry> dead_; // keys of cancelled heap entries, a heap ordered like heap_
     std::uint64_t next_seq_ = 0;
+    std::size_t live_ = 0;
 };
 
 } // namespace eddy::detail
