@@ -249,3 +249,124 @@ TEST_CASE("spawning tasks in steady state calls malloc only while the pools grow
         CHECK(eddy_test::allocations() == allocs);
     }());
 }
+
+TEST_CASE("awaiting a handle keeps the task's state alive when every other handle is dropped",
+          "[create_task][lifetime]") {
+    eddy::run([]() -> eddy::task<> {
+        auto shared = std::make_shared<eddy::task_handle<std::string>>(
+            eddy::create_task([]() -> eddy::task<std::string> {
+                co_await eddy::sleep(1ms);
+                co_return std::string(64, 'z');
+            }));
+        auto waiter = eddy::create_task([shared]() -> eddy::task<std::size_t> {
+            const std::string s = co_await *shared; // lvalue await: holds its own reference
+            co_return s.size();
+        });
+        co_await eddy::yield();
+        co_await eddy::yield();
+        *shared = {}; // the last handle other than the awaiter's reference
+        CHECK(co_await waiter == 64);
+    }());
+}
+
+TEST_CASE("a yield leaves no stale cancel hook behind", "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<void> self;
+        auto h = eddy::create_task([&self]() -> eddy::task<> {
+            co_await []() -> eddy::task<> { co_await eddy::yield(); }(); // frame gone afterwards
+            self.cancel(); // must not reach the dead yield awaiter
+            co_await eddy::sleep(1h);
+        });
+        self = h;
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+        self = {};
+    }());
+}
+
+TEST_CASE("two cancel requests deliver one cancelled_error; async cleanup then runs",
+          "[create_task][cancel]") {
+    bool cleaned = false;
+    eddy::run([&]() -> eddy::task<> {
+        auto w = eddy::create_task([&]() -> eddy::task<> {
+            std::exception_ptr cancelled;
+            try {
+                co_await eddy::sleep(1h);
+            } catch (const eddy::cancelled_error&) {
+                cancelled = std::current_exception();
+            }
+            co_await eddy::sleep(1ms); // cleanup: not cancelled a second time
+            cleaned = true;
+            std::rethrow_exception(cancelled);
+        });
+        co_await eddy::sleep(1ms);
+        w.cancel();
+        w.cancel();
+        CHECK_THROWS_AS(co_await w, eddy::cancelled_error);
+    }());
+    CHECK(cleaned);
+}
+
+TEST_CASE("a cancellation requested while a task runs cancels what it then awaits",
+          "[create_task][cancel]") {
+    bool child_ran = false;
+    eddy::future<int> fut;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::task_handle<void> self;
+        auto h = eddy::create_task([&]() -> eddy::task<> {
+            self.cancel();
+            // asyncio cancels the gathered child before its first step
+            CHECK_THROWS_AS((void)co_await eddy::gather([&]() -> eddy::task<> {
+                                child_ran = true;
+                                co_return;
+                            }()),
+                            eddy::cancelled_error);
+            self.uncancel();
+            self.cancel();
+            CHECK_THROWS_AS(co_await fut, eddy::cancelled_error); // the future is cancelled
+        });
+        self = h;
+        co_await h;
+        self = {};
+    }());
+    CHECK_FALSE(child_ran);
+    CHECK(fut.cancelled());
+}
+
+TEST_CASE("a task awaiting itself is an invalid_state_error, and cancelling it terminates",
+          "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<void> self;
+        auto h = eddy::create_task([&self]() -> eddy::task<> {
+            co_await eddy::yield();
+            co_await self;
+        });
+        self = h;
+        CHECK_THROWS_AS(co_await h, eddy::invalid_state_error);
+        self = {};
+    }());
+}
+
+TEST_CASE("cancelling tasks that await each other in a cycle cancels both, without recursing "
+          "forever",
+          "[create_task][cancel]") {
+    const auto frames = eddy::live_frames();
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<void> a;
+        eddy::task_handle<void> b;
+        a = eddy::create_task([&b]() -> eddy::task<> {
+            co_await eddy::yield();
+            co_await b;
+        });
+        b = eddy::create_task([&a]() -> eddy::task<> {
+            co_await eddy::yield();
+            co_await a;
+        });
+        co_await eddy::sleep(1ms);
+        a.cancel();
+        CHECK_THROWS_AS(co_await a, eddy::cancelled_error);
+        CHECK_THROWS_AS(co_await b, eddy::cancelled_error);
+        a = {};
+        b = {};
+    }());
+    CHECK(eddy::live_frames() == frames);
+}

@@ -1,6 +1,7 @@
 // future<T>: a one-shot slot awaited by many; InvalidStateError semantics; done-callbacks.
 #include "helpers.hpp"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -118,4 +119,37 @@ TEST_CASE("a done-callback on a future that never completes is dropped with it",
     }());
     CHECK_FALSE(ran);
     CHECK(eddy::live_frames() == frames); // the state and the callback node are gone
+}
+
+TEST_CASE("an awaiter keeps the future's state alive after the last future object is erased",
+          "[future][lifetime]") {
+    // The pending-requests pattern: the producer completes the future, then erases it from a
+    // map before the consumer has resumed.
+    const auto frames = eddy::live_frames();
+    std::map<int, eddy::future<std::string>> pending;
+    pending[1];
+    eddy::run([&]() -> eddy::task<> {
+        auto consumer = eddy::create_task([&]() -> eddy::task<std::size_t> {
+            const std::string s = co_await pending[1];
+            co_return s.size();
+        });
+        co_await eddy::yield();
+        pending[1].set_result(std::string(100, 'x'));
+        pending.erase(1);
+        CHECK(co_await consumer == 100);
+    }());
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("a done-callback whose loop has closed is dropped, not run on a dead loop",
+          "[future][lifetime]") {
+    eddy::future<int> f;
+    bool ran = false;
+    eddy::run([&]() -> eddy::task<> {
+        f.add_done_callback([&](const eddy::future<int>&) { ran = true; });
+        co_return;
+    }());
+    const std::string err = eddy_test::capture_stderr([&] { f.set_result(1); });
+    CHECK_FALSE(ran);
+    CHECK(err.find("done-callback was dropped") != std::string::npos);
 }

@@ -175,3 +175,30 @@ TEST_CASE("gather of coroutines made from named capturing lambdas keeps their ca
     }());
     CHECK(eddy_test::tracked::live == 0);
 }
+
+TEST_CASE("a cancelled gather propagates a child's real failure from its cleanup",
+          "[gather][cancel]") {
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::run([]() -> eddy::task<> {
+            auto a = []() -> eddy::task<> {
+                bool cancelled = false;
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                    cancelled = true;
+                }
+                if (cancelled) {
+                    throw std::runtime_error("cleanup failed");
+                }
+            };
+            auto t = eddy::create_task([a]() -> eddy::task<> {
+                (void)co_await eddy::gather(a(),
+                                            []() -> eddy::task<> { co_await eddy::sleep(1h); }());
+            });
+            co_await eddy::sleep(2ms);
+            t.cancel();
+            CHECK_THROWS_WITH(co_await t, "cleanup failed"); // as asyncio
+        }());
+    });
+    CHECK(err.empty()); // and nothing is reported as never retrieved
+}

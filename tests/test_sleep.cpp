@@ -117,3 +117,15 @@ TEST_CASE("sleeping allocates nothing in steady state", "[sleep][alloc]") {
         CHECK(eddy::live_frames() == frames);
     }());
 }
+
+TEST_CASE("sleeping for hours::max() waits until cancelled instead of overflowing",
+          "[sleep][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task(
+            []() -> eddy::task<> { co_await eddy::sleep(std::chrono::hours::max()); });
+        co_await eddy::sleep(20ms);
+        CHECK_FALSE(h.done());
+        h.cancel();
+        CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
+    }());
+}

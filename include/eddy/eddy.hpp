@@ -20,6 +20,6 @@ static_assert(awaitable<task_handle<int>>);
 static_assert(awaitable<future<int>&>);
 static_assert(awaitable<detail::sleep_awaiter>);
 static_assert(awaitable<detail::io_awaiter<std::size_t>>);
-static_assert(std::is_same_v<await_result_t<task<int>>, int&&>);
+static_assert(std::is_same_v<await_result_t<task<int>>, int>);
 static_assert(std::is_same_v<await_result_t<task_handle<int>>, int>);
 } // namespace eddy

@@ -7,6 +7,7 @@
 #include "eddy/detail/state_awaiter.hpp"
 #include "eddy/errors.hpp"
 
+#include <cstdio>
 #include <exception>
 #include <string>
 #include <type_traits>
@@ -130,23 +131,32 @@ template <class T = void> class future {
     /// runs done-callbacks with call_soon, never inline).
     template <class F> struct done_callback final : detail::waiter, detail::pooled {
         done_callback(event_loop& loop, detail::future_state<T>* state, F f)
-            : loop_(&loop), state_(state), fn_(std::move(f)) {
+            : loop_(&loop), serial_(loop.serial()), state_(state), fn_(std::move(f)) {
             wake_ = [](detail::waiter* w) noexcept {
                 auto* self = static_cast<done_callback*>(w);
-                try {
-                    auto call = [f = future(self->state_), fn = std::move(self->fn_)]() mutable {
-                        fn(f);
-                    };
-                    detail::callback_node* n = detail::make_callback(*self->loop_, std::move(call));
-                    self->loop_->post(*n);
-                    n->release(); // no handle: the loop's reference is the only one
-                } catch (...) {   // NOLINT(bugprone-empty-catch): out of memory; nothing to do
+                // Completed after its loop closed (or from another thread's loop): asyncio would
+                // raise "Event loop is closed"; here nothing can run it, so it is dropped.
+                event_loop* running = detail::running_loop_;
+                if (running == self->loop_ && running->serial() == self->serial_) {
+                    try {
+                        auto call = [f = future(self->state_),
+                                     fn = std::move(self->fn_)]() mutable { fn(f); };
+                        detail::callback_node* n =
+                            detail::make_callback(*self->loop_, std::move(call));
+                        self->loop_->post(*n);
+                        n->release(); // no handle: the loop's reference is the only one
+                    } catch (...) {   // NOLINT(bugprone-empty-catch): out of memory; nothing to do
+                    }
+                } else {
+                    std::fprintf(stderr, "eddy: a future's done-callback was dropped: its event "
+                                         "loop is no longer running\n");
                 }
                 delete self;
             };
             drop_ = [](detail::waiter* w) noexcept { delete static_cast<done_callback*>(w); };
         }
         event_loop* loop_;
+        std::uint64_t serial_;
         detail::future_state<T>* state_;
         F fn_;
     };

@@ -107,9 +107,7 @@ struct gather_core : suspension {
     }
 
     bool suspend(std::coroutine_handle<> h) {
-        if (!arm(h, &on_cancel)) {
-            return false;
-        }
+        arm(h, &on_cancel);
         pending_ = 0;
         for (std::size_t i = 0; i < count_; ++i) {
             gather_child& c = children_[i];
@@ -119,7 +117,25 @@ struct gather_core : suspension {
                 ++pending_;
             }
         }
+        deliver_pending_cancel();
         return true;
+    }
+
+    /// Common start of await_resume: stop listening; after a cancellation, propagate a child's
+    /// real failure if one happened (asyncio does), else cancelled_error.
+    void resume_checks() {
+        detach();
+        finish_wait();
+        if (cancelling_) {
+            failed_ = true; // every child's outcome is accounted for now
+            for (std::size_t i = 0; i < count_; ++i) {
+                future_base* s = children_[i].state;
+                if (s->failed() && !s->cancelled()) {
+                    s->rethrow_if_failed();
+                }
+            }
+            throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
+        }
     }
 
     void detach() noexcept {
@@ -162,11 +178,18 @@ struct gather_core : suspension {
             self->wake();
         }
     }
-    static bool on_cancel(cancel_hook* h) noexcept {
+    static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
         auto* self = static_cast<gather_core*>(h);
+        self->cancelling_ = true;
+        if (abandon) {
+            self->detach();
+            self->woken_ = true;
+            self->cancelled_ = true;
+            self->wake();
+            return true;
+        }
         // Cancelling gather cancels every child still running; gather resumes with
         // cancelled_error once they have all finished.
-        self->cancelling_ = true;
         for (std::size_t i = 0; i < self->count_; ++i) {
             try {
                 self->children_[i].state->cancel(self->task_->cancel_message());
@@ -270,11 +293,7 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
     }
     bool await_suspend(std::coroutine_handle<> h) { return core_.suspend(h); }
     result_type await_resume() {
-        core_.detach();
-        core_.throw_if_cancelled();
-        if (core_.cancelling_) {
-            throw cancelled_error(core_.task_ != nullptr ? core_.task_->cancel_message() : "");
-        }
+        core_.resume_checks();
         if constexpr (Settle) {
             return std::apply(
                 [](auto&... h) { return result_type(take_outcome<typename H::value_type>(h)...); },
@@ -329,11 +348,7 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
     }
     bool await_suspend(std::coroutine_handle<> h) { return core_.suspend(h); }
     std::vector<element> await_resume() {
-        core_.detach();
-        core_.throw_if_cancelled();
-        if (core_.cancelling_) {
-            throw cancelled_error(core_.task_ != nullptr ? core_.task_->cancel_message() : "");
-        }
+        core_.resume_checks();
         if constexpr (!Settle) {
             core_.rethrow_first_failure();
         }

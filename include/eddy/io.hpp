@@ -55,9 +55,7 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 
     bool await_suspend(std::coroutine_handle<> h) {
-        if (!arm(h, &on_cancel)) {
-            return false;
-        }
+        arm(h, &on_cancel);
         op_.complete = &on_complete;
         op_.owner = this;
         try {
@@ -66,13 +64,14 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
             disarm();
             throw;
         }
+        deliver_pending_cancel();
         return true;
     }
 
     /// The operation's result. Throws std::system_error with the errno when it failed,
     /// eddy::cancelled_error when the task was cancelled and the operation did not happen.
     Result await_resume() {
-        throw_if_cancelled();
+        finish_wait();
         const int res = op_.result;
         if (cancel_sent_) {
             if (res == -ECANCELED || res == -EINTR) {
@@ -94,7 +93,8 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
 
   private:
     static void on_complete(io_op* op) noexcept { static_cast<io_awaiter*>(op->owner)->wake(); }
-    static bool on_cancel(cancel_hook* h) noexcept {
+    static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
+        (void)abandon; // a kernel operation is never abandoned: its memory is the kernel's
         auto* self = static_cast<io_awaiter*>(static_cast<suspension*>(h));
         if (!self->op_.in_flight || self->cancel_sent_) {
             return self->op_.in_flight;

@@ -41,6 +41,9 @@ inline thread_local event_loop* running_loop_ = nullptr;
 /// is resumed from the ready queue instead, which unwinds the stack. (GCC PR 100897 and the
 /// field notes; clang needs no help but pays one queue round trip per 256 transfers.)
 inline thread_local unsigned transfer_depth_ = 0;
+
+/// Loops made on this thread so far (each loop's serial number).
+inline thread_local std::uint64_t loop_serials_ = 0;
 inline constexpr unsigned max_transfer_depth = 256;
 
 /// A plain callback scheduled on the loop (call_soon / call_later). Reference counted: the
@@ -75,7 +78,8 @@ class event_loop {
     /// Makes a loop with its io_uring reactor. Throws std::system_error when io_uring cannot be
     /// set up (errno EPERM, ENOSYS, ENOMEM...).
     explicit event_loop(loop_options opts = {})
-        : reactor_(std::make_unique<detail::uring_reactor>(opts.ring_entries)) {}
+        : reactor_(std::make_unique<detail::uring_reactor>(opts.ring_entries)),
+          serial_(++detail::loop_serials_) {}
 
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
@@ -123,6 +127,8 @@ class event_loop {
     bool remove_timer(detail::timer_node& t) noexcept { return timers_.remove(t); }
 
     [[nodiscard]] detail::reactor& io() noexcept { return *reactor_; }
+    /// Distinguishes this loop from a later one built at the same address on this thread.
+    [[nodiscard]] std::uint64_t serial() const noexcept { return serial_; }
     [[nodiscard]] detail::task_base* current_task() const noexcept { return current_; }
 
     void register_task(detail::task_base& t) noexcept {
@@ -207,6 +213,7 @@ class event_loop {
     detail::intrusive_list tasks_;
     detail::intrusive_list callbacks_;
     detail::task_base* current_ = nullptr;
+    std::uint64_t serial_;
 };
 
 namespace detail {
@@ -305,30 +312,35 @@ inline void event_loop::shutdown() noexcept {
 
 namespace detail {
 
-/// The common core of eddy's awaiters that suspend a task until an event: it installs the
-/// task's cancel hook, consumes a pending cancellation instead of suspending, and resumes the
-/// task through the ready queue.
+/// The common core of eddy's awaiters that suspend a task until an event. Protocol:
+/// `arm` in await_suspend (installs the task's cancel hook), then register with whatever will
+/// wake the task, then `deliver_pending_cancel`; `finish_wait` first thing in await_resume.
 struct suspension : cancel_hook {
     event_loop* loop_ = nullptr;
     task_base* task_ = nullptr;
     std::coroutine_handle<> handle_;
-    bool cancelled_ = false;
+    bool cancelled_ = false; // the awaited event was called off by a cancellation
 
-    /// Returns false when a cancellation is pending: then the caller must not suspend, and
-    /// `throw_if_cancelled` throws.
-    bool arm(std::coroutine_handle<> h, bool (*on_cancel)(cancel_hook*) noexcept) {
+    void arm(std::coroutine_handle<> h, bool (*on_cancel)(cancel_hook*, bool) noexcept) {
         loop_ = &get_running_loop();
         task_ = loop_->current_task();
-        if (task_ != nullptr && task_->take_pending_cancel()) {
-            cancelled_ = true;
-            return false;
-        }
         handle_ = h;
         cancel_ = on_cancel;
         if (task_ != nullptr) {
             task_->set_hook(this);
         }
-        return true;
+    }
+    /// A cancellation requested while the task ran is delivered by cancelling what it now
+    /// waits for, as asyncio's Task.__step cancels the future the coroutine yields: children
+    /// of a gather are cancelled, a kernel operation is cancelled in the kernel. If that cannot
+    /// be passed on (the awaited thing just completed), it waits for the next suspension.
+    void deliver_pending_cancel() noexcept {
+        if (task_ != nullptr && task_->take_pending_cancel()) {
+            requested_ = true;
+            if (!cancel_(this, false)) {
+                task_->defer_cancel();
+            }
+        }
     }
     void disarm() noexcept {
         if (task_ != nullptr) {
@@ -344,7 +356,14 @@ struct suspension : cancel_hook {
             std::terminate(); // the ready queue could not grow: out of memory
         }
     }
-    void throw_if_cancelled() const {
+    /// On resumption: ends the hook, lets one delivered cancellation absorb the requests made
+    /// meanwhile (asyncio raises CancelledError once for them), and throws cancelled_error if
+    /// the wait was called off.
+    void finish_wait() {
+        disarm();
+        if (requested_ && task_ != nullptr) {
+            (void)task_->take_pending_cancel();
+        }
         if (cancelled_) {
             throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
         }

@@ -11,6 +11,20 @@
 namespace eddy {
 namespace detail {
 
+/// `d` in nanoseconds, clamped to the int64 range (durations like hours::max() overflow it).
+template <class Rep, class Period>
+constexpr std::int64_t saturated_ns(std::chrono::duration<Rep, Period> d) noexcept {
+    using limit = std::chrono::duration<long double, std::nano>;
+    const long double ns = std::chrono::duration_cast<limit>(d).count();
+    if (ns >= static_cast<long double>(INT64_MAX)) {
+        return INT64_MAX;
+    }
+    if (ns <= static_cast<long double>(INT64_MIN)) {
+        return INT64_MIN;
+    }
+    return static_cast<std::int64_t>(ns);
+}
+
 /// The awaiter behind sleep/sleep_until/yield. Its timer node lives in the awaiting frame; the
 /// loop's heap only points at it, so a sleep allocates nothing.
 struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
@@ -21,27 +35,36 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 
     bool await_suspend(std::coroutine_handle<> h) {
-        if (!arm(h, &on_cancel)) {
-            return false;
-        }
+        arm(h, &on_cancel);
         if (mode_ == mode::yield || (mode_ == mode::relative && ns_ <= 0)) {
             // asyncio.sleep(0): go behind everything that is ready now.
             mode_ = mode::yield;
             loop_->schedule(h, task_);
-            return true;
+        } else {
+            const std::int64_t now = event_loop::now_ns();
+            // Saturate: sleep(hours::max()) means "until cancelled", not an overflow.
+            deadline_ = mode_ == mode::absolute ? ns_
+                        : ns_ > INT64_MAX - now ? INT64_MAX
+                                                : now + ns_;
+            fire_ = &on_fire;
+            try {
+                loop_->add_timer(*this);
+            } catch (...) {
+                disarm();
+                throw;
+            }
         }
-        deadline_ = mode_ == mode::relative ? event_loop::now_ns() + ns_ : ns_;
-        fire_ = &on_fire;
-        loop_->add_timer(*this);
+        deliver_pending_cancel();
         return true;
     }
 
     /// Throws eddy::cancelled_error if the task was cancelled during the sleep.
-    void await_resume() const { throw_if_cancelled(); }
+    void await_resume() { finish_wait(); }
 
   private:
     static void on_fire(timer_node* t) noexcept { static_cast<sleep_awaiter*>(t)->wake(); }
-    static bool on_cancel(cancel_hook* h) noexcept {
+    static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
+        (void)abandon; // a sleep stops waiting at once anyway
         auto* self = static_cast<sleep_awaiter*>(static_cast<suspension*>(h));
         self->cancelled_ = true;
         if (self->mode_ == mode::yield) {
@@ -63,14 +86,12 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
 /// the task is cancelled meanwhile, eddy::loop_error with no running loop. Allocates nothing.
 template <class Rep, class Period>
 [[nodiscard]] detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
-    return {detail::sleep_awaiter::mode::relative,
-            std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()};
+    return {detail::sleep_awaiter::mode::relative, detail::saturated_ns(d)};
 }
 
 /// Suspends the calling task until the loop clock reaches `when` (a past time yields).
 [[nodiscard]] inline detail::sleep_awaiter sleep_until(clock::time_point when) noexcept {
-    return {detail::sleep_awaiter::mode::absolute,
-            std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count()};
+    return {detail::sleep_awaiter::mode::absolute, detail::saturated_ns(when.time_since_epoch())};
 }
 
 /// Lets every other ready task run once before the caller continues (asyncio.sleep(0)).

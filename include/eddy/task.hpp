@@ -141,7 +141,7 @@ template <class T> class [[nodiscard]] task {
     /// Throws: the coroutine's exception; eddy::invalid_state_error for an empty task or one
     /// already being awaited elsewhere.
     [[nodiscard]] auto operator co_await() & noexcept { return awaiter<false>{h_}; }
-    /// Awaiting an rvalue task yields T&& (moved out by the caller's initialization).
+    /// Awaiting an rvalue task yields T by value, moved out of the frame.
     [[nodiscard]] auto operator co_await() && noexcept { return awaiter<true>{h_}; }
 
   private:
@@ -161,7 +161,9 @@ template <class T> class [[nodiscard]] task {
                 throw invalid_state_error("eddy::task: awaiting an empty task");
             }
             if constexpr (Move && !std::is_reference_v<T> && !std::is_void_v<T>) {
-                return std::move(h_.promise()).result();
+                // By value: the task temporary in `co_await f()` dies at the end of the full
+                // expression, and a T&& into its frame would dangle (range-for over it does).
+                return T(std::move(h_.promise()).result());
             } else {
                 return h_.promise().result();
             }

@@ -38,10 +38,12 @@ class frame_pool {
     }
 
     [[nodiscard]] void* allocate(std::size_t n) {
-        ++live_;
         if (n > max_pooled) {
-            return ::operator new(n);
+            void* p = ::operator new(n);
+            ++live_;
+            return p;
         }
+        ++live_;
         const std::size_t c = class_of(n);
         block* b = free_[c];
         if (b == nullptr) [[unlikely]] {

@@ -26,9 +26,12 @@ struct waiter : list_node {
 
 /// Installed by a suspended task's innermost awaiter so that `cancel()` can reach what the task
 /// is waiting on. Returns true when the cancellation was passed on and the awaiter will be woken
-/// by it (and then throw cancelled_error, or report what the operation really did).
+/// by it (and then throw cancelled_error, or report what the operation really did). With
+/// `abandon` (a cancel that came back around a cycle of tasks awaiting each other) an awaiter
+/// that can stop waiting at once does so and is woken with cancelled_error.
 struct cancel_hook {
-    bool (*cancel_)(cancel_hook*) noexcept = nullptr;
+    bool (*cancel_)(cancel_hook*, bool abandon) noexcept = nullptr;
+    bool requested_ = false; // a cancellation went through this hook
 };
 
 enum class status : std::uint8_t { pending, finished, cancelled };

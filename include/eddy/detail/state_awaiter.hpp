@@ -18,28 +18,35 @@ template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, w
     future_base* state_;
     result_slot<T>* slot_;
 
-    state_awaiter(future_base* state, result_slot<T>* slot) noexcept : state_(state), slot_(slot) {}
+    /// Holds a reference for as long as it exists: the handle it came from may be dropped (or
+    /// a future erased from a map) while this awaiter waits.
+    state_awaiter(future_base* state, result_slot<T>* slot) noexcept : state_(state), slot_(slot) {
+        state_->add_ref();
+    }
+    ~state_awaiter() { state_->release(); }
 
     [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
 
     bool await_suspend(std::coroutine_handle<> h) {
-        if (!arm(h, &on_cancel)) {
-            return false;
+        if (event_loop& loop = get_running_loop(); state_ == loop.current_task()) {
+            throw invalid_state_error("eddy: a task cannot await itself");
         }
+        arm(h, &on_cancel);
         wake_ = &on_wake;
         state_->add_waiter(*this);
+        deliver_pending_cancel();
         return true;
     }
 
     decltype(auto) await_resume() {
-        throw_if_cancelled();
+        finish_wait();
         state_->rethrow_if_failed();
         if constexpr (std::is_void_v<T>) {
             return;
         } else if constexpr (std::is_reference_v<T> || !Move) {
             return static_cast<T&>(slot_->get());
         } else if constexpr (std::is_copy_constructible_v<T>) {
-            if (state_->refs() == 1) {
+            if (state_->refs() == 2) { // the handle that was moved into co_await, and this
                 return T(std::move(slot_->get()));
             }
             return T(slot_->get());
@@ -50,8 +57,14 @@ template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, w
 
   private:
     static void on_wake(waiter* w) noexcept { static_cast<state_awaiter*>(w)->wake(); }
-    static bool on_cancel(cancel_hook* h) noexcept {
+    static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
         auto* self = static_cast<state_awaiter*>(static_cast<suspension*>(h));
+        if (abandon) {
+            self->unlink();
+            self->cancelled_ = true;
+            self->wake();
+            return true;
+        }
         try {
             return self->state_->cancel(self->task_ != nullptr ? self->task_->cancel_message()
                                                                : std::string());

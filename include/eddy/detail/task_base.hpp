@@ -29,8 +29,22 @@ class task_base : public future_base {
         if (!message.empty() || extras_) {
             extra().cancel_message = std::move(message);
         }
-        if (hook_ != nullptr && hook_->cancel_(hook_)) {
-            return true;
+        if (hook_ != nullptr) {
+            hook_->requested_ = true;
+            if (in_cancel_) {
+                // Tasks awaiting each other in a cycle: the request came back around. Passing
+                // it on again would recurse forever, so this task stops waiting instead.
+                if (!hook_->cancel_(hook_, true)) {
+                    must_cancel_ = true;
+                }
+                return true;
+            }
+            in_cancel_ = true;
+            const bool passed_on = hook_->cancel_(hook_, false);
+            in_cancel_ = false;
+            if (passed_on) {
+                return true;
+            }
         }
         must_cancel_ = true;
         return true;
@@ -112,6 +126,7 @@ class task_base : public future_base {
     cancel_hook* hook_ = nullptr;
     int cancel_requests_ = 0;
     bool must_cancel_ = false;
+    bool in_cancel_ = false;
 };
 
 inline task_base* task_of(list_node* n) noexcept {

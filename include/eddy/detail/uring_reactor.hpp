@@ -139,10 +139,12 @@ class uring_reactor final : public reactor {
         unsigned seen = 0;
         io_uring_for_each_cqe(&ring_, head, cqe) {
             ++seen;
-            auto* op = reinterpret_cast<io_op*>(io_uring_cqe_get_data(cqe));
-            if (op == nullptr) {
+            // 0: a cancel request's own completion. LIBURING_UDATA_TIMEOUT: the timeout entry
+            // liburing adds to a timed wait on kernels without IORING_FEAT_EXT_ARG (< 5.11).
+            if (cqe->user_data == 0 || cqe->user_data == LIBURING_UDATA_TIMEOUT) {
                 continue;
             }
+            auto* op = reinterpret_cast<io_op*>(io_uring_cqe_get_data(cqe));
             op->result = cqe->res;
             op->in_flight = false;
             --in_flight_;
