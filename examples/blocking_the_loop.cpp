@@ -8,6 +8,8 @@
 //   blocking_the_loop [--scale F]   (F multiplies every duration; default 1.0)
 #include <eddy/eddy.hpp>
 
+#include "common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdarg>
@@ -19,35 +21,10 @@
 
 namespace {
 
+using namespace example; // --scale, say(), secs(), since(), timed(): examples/common.hpp
+
 using steady = std::chrono::steady_clock;
-double g_scale = 1.0;
 double g_longest_gap = 0; // the ticker's longest gap between ticks, in seconds
-
-std::chrono::duration<double> secs(double s) {
-    return std::chrono::duration<double>(s * g_scale);
-}
-double since(steady::time_point t) {
-    return std::chrono::duration<double>(steady::now() - t).count();
-}
-
-[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    std::vprintf(fmt, args);
-    va_end(args);
-    std::fflush(stdout);
-}
-
-bool parse_args(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
-            g_scale = std::strtod(argv[++i], nullptr);
-        } else {
-            return false;
-        }
-    }
-    return g_scale > 0;
-}
 
 // Ticks every 0.5 s until cancelled, printing the gap since the previous tick.
 eddy::task<> ticker() {

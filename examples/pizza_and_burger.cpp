@@ -7,6 +7,8 @@
 //   pizza_and_burger [--scale F]   (F multiplies every duration; default 1.0)
 #include <eddy/eddy.hpp>
 
+#include "common.hpp"
+
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -18,34 +20,15 @@
 
 namespace {
 
-double g_scale = 1.0;
+using namespace example; // --scale, say(), secs(), since(), timed(): examples/common.hpp
 
 std::chrono::duration<double> minutes(double m) {
-    return std::chrono::duration<double>(m * g_scale);
+    return std::chrono::duration<double>(m * example::scale);
 }
 
 // Seconds since `since`.
 double elapsed(std::chrono::steady_clock::time_point since) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    std::vprintf(fmt, args);
-    va_end(args);
-    std::fflush(stdout);
-}
-
-bool parse_args(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
-            g_scale = std::strtod(argv[++i], nullptr);
-        } else {
-            return false;
-        }
-    }
-    return g_scale > 0;
 }
 
 // ---- Synchronous: you stand at the counter until the food is ready.

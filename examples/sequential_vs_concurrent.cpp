@@ -7,6 +7,8 @@
 //   sequential_vs_concurrent [--scale F]   (F multiplies every duration; default 1.0)
 #include <eddy/eddy.hpp>
 
+#include "common.hpp"
+
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -18,39 +20,7 @@
 
 namespace {
 
-double g_scale = 1.0;
-
-// `s` seconds, times --scale.
-std::chrono::duration<double> secs(double s) {
-    return std::chrono::duration<double>(s * g_scale);
-}
-
-// printf + fflush: every line is out before the next one, whatever stdout is connected to.
-[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    std::vprintf(fmt, args);
-    va_end(args);
-    std::fflush(stdout);
-}
-
-bool parse_args(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
-            g_scale = std::strtod(argv[++i], nullptr);
-        } else {
-            return false;
-        }
-    }
-    return g_scale > 0;
-}
-
-// Wall time of a call, in seconds.
-template <class F> double timed(F&& f) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using namespace example; // --scale, say(), secs(), since(), timed(): examples/common.hpp
 
 // ---- 1. Blocking: a plain function. sleep_for holds the only thread; nothing else can run.
 void download_blocking(int n) {

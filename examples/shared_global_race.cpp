@@ -9,6 +9,8 @@
 //   shared_global_race [--scale F]   (F multiplies every duration; default 1.0)
 #include <eddy/eddy.hpp>
 
+#include "common.hpp"
+
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -19,30 +21,7 @@
 
 namespace {
 
-double g_scale = 1.0;
-
-std::chrono::duration<double> secs(double s) {
-    return std::chrono::duration<double>(s * g_scale);
-}
-
-[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    std::vprintf(fmt, args);
-    va_end(args);
-    std::fflush(stdout);
-}
-
-bool parse_args(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
-            g_scale = std::strtod(argv[++i], nullptr);
-        } else {
-            return false;
-        }
-    }
-    return g_scale > 0;
-}
+using namespace example; // --scale, say(), secs(), since(), timed(): examples/common.hpp
 
 std::string current_user; // shared by every coroutine on the loop
 

@@ -76,6 +76,20 @@ struct gather_core : suspension {
     bool cancelling_ = false;
     bool failed_ = false;
 
+    gather_core() = default;
+    gather_core(const gather_core&) = delete;
+    gather_core& operator=(const gather_core&) = delete;
+    /// Stops listening to the children; after a propagated failure, their other failures count
+    /// as retrieved (asyncio's gather marks them so).
+    ~gather_core() {
+        detach();
+        if (failed_) {
+            for (std::size_t i = 0; i < count_; ++i) {
+                children_[i].state->mark_retrieved();
+            }
+        }
+    }
+
     void bind(gather_child* c, std::size_t n, bool settle_all) noexcept {
         children_ = c;
         count_ = n;
@@ -279,14 +293,7 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
     gather_tuple(const gather_tuple&) = delete;
     gather_tuple& operator=(const gather_tuple&) = delete;
     gather_tuple& operator=(gather_tuple&&) = delete;
-    ~gather_tuple() {
-        core_.detach();
-        if (core_.failed_) {
-            for (auto& c : children_) {
-                c.state->mark_retrieved();
-            }
-        }
-    }
+    ~gather_tuple() = default; // core_ (declared last) detaches first
 
     [[nodiscard]] bool await_ready() const noexcept {
         return core_.ready() || core_.early_failure();
@@ -334,14 +341,7 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
     gather_range(const gather_range&) = delete;
     gather_range& operator=(const gather_range&) = delete;
     gather_range& operator=(gather_range&&) = delete;
-    ~gather_range() {
-        core_.detach();
-        if (core_.failed_) {
-            for (auto& c : children_) {
-                c.state->mark_retrieved();
-            }
-        }
-    }
+    ~gather_range() = default; // core_ (declared last) detaches first
 
     [[nodiscard]] bool await_ready() const noexcept {
         return core_.ready() || core_.early_failure();
