@@ -157,7 +157,7 @@ template <class T> class task_handle {
 
     /// The task's value. Throws eddy::invalid_state_error if it has not finished, the task's
     /// exception if it failed, eddy::cancelled_error if it was cancelled.
-    decltype(auto) result() const {
+    decltype(auto) result() const { // NOLINT(modernize-use-nodiscard): void when T is void
         if (!p_->done()) {
             throw invalid_state_error("eddy: result() of a task that has not finished");
         }

@@ -87,7 +87,7 @@ template <class T = void> class future {
 
     /// The value. Throws eddy::invalid_state_error if not done yet, eddy::cancelled_error if
     /// cancelled, the stored exception if one was set.
-    decltype(auto) result() const {
+    decltype(auto) result() const { // NOLINT(modernize-use-nodiscard): void when T is void
         if (!s_->done()) {
             throw invalid_state_error("eddy: result() of a future that is not done");
         }

@@ -283,16 +283,11 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
         std::apply([&](auto&... h) { ((children_[i++].state = h.state()), ...); }, handles_);
         core_.bind(children_.data(), sizeof...(H), Settle);
     }
-    gather_tuple(gather_tuple&& o) noexcept(std::is_nothrow_move_constructible_v<std::tuple<H...>>)
-        : handles_(std::move(o.handles_)) {
-        for (std::size_t i = 0; i < sizeof...(H); ++i) {
-            children_[i].state = o.children_[i].state;
-        }
-        core_.bind(children_.data(), sizeof...(H), Settle);
-    }
+    // Immovable: the children's waiters point into this object. gather() returns a prvalue,
+    // which C++17 materializes in place.
+    gather_tuple(gather_tuple&&) = delete;
     gather_tuple(const gather_tuple&) = delete;
     gather_tuple& operator=(const gather_tuple&) = delete;
-    gather_tuple& operator=(gather_tuple&&) = delete;
     ~gather_tuple() = default; // core_ (declared last) detaches first
 
     [[nodiscard]] bool await_ready() const noexcept {
@@ -332,15 +327,9 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
         }
         core_.bind(children_.data(), children_.size(), Settle);
     }
-    gather_range(gather_range&& o) : handles_(std::move(o.handles_)), children_(handles_.size()) {
-        for (std::size_t i = 0; i < handles_.size(); ++i) {
-            children_[i].state = handles_[i].state();
-        }
-        core_.bind(children_.data(), children_.size(), Settle);
-    }
+    gather_range(gather_range&&) = delete; // immovable, like gather_tuple
     gather_range(const gather_range&) = delete;
     gather_range& operator=(const gather_range&) = delete;
-    gather_range& operator=(gather_range&&) = delete;
     ~gather_range() = default; // core_ (declared last) detaches first
 
     [[nodiscard]] bool await_ready() const noexcept {

@@ -156,6 +156,7 @@ template <class T> class [[nodiscard]] task {
             h_.promise().continuation_ = awaiting;
             return detail::transfer_to(h_);
         }
+        // NOLINTNEXTLINE(modernize-use-nodiscard): void when T is void
         decltype(auto) await_resume() const {
             if (!h_) {
                 throw invalid_state_error("eddy::task: awaiting an empty task");

@@ -144,7 +144,8 @@ class future_base {
 /// Storage for a result of type T (void: nothing; T&: a pointer).
 template <class T> class result_slot {
   public:
-    result_slot() noexcept {}
+    // User-provided: a union with a non-trivial member has no usable defaulted constructor.
+    result_slot() noexcept {} // NOLINT(modernize-use-equals-default)
     result_slot(const result_slot&) = delete;
     result_slot& operator=(const result_slot&) = delete;
     ~result_slot() {
