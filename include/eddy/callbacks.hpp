@@ -24,7 +24,9 @@ template <class F> struct callback_impl final : callback_node, pooled {
 class callback_handle {
   public:
     callback_handle() noexcept = default;
+    /// Adopts one reference to `n` (eddy internal; use call_soon/call_later/call_at).
     explicit callback_handle(detail::callback_node* n) noexcept : n_(n) {} // adopts a reference
+    /// Moves the handle; `o` becomes empty.
     callback_handle(callback_handle&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
     callback_handle& operator=(callback_handle&& o) noexcept {
         std::swap(n_, o.n_);
@@ -52,6 +54,7 @@ class callback_handle {
         }
         return true;
     }
+    /// True once cancel() succeeded.
     [[nodiscard]] bool cancelled() const noexcept { return n_ != nullptr && n_->cancelled_; }
     /// True once the callback has run (or was dropped by the loop's shutdown).
     [[nodiscard]] bool done() const noexcept { return n_ != nullptr && n_->finished_; }

@@ -123,12 +123,15 @@ template <class T> class task_handle {
     using value_type = T;
 
     task_handle() noexcept = default;
+    /// Adopts one reference to `p` (eddy internal; use create_task).
     explicit task_handle(detail::task_state<T>* p) noexcept : p_(p) {} // adopts a reference
+    /// Shares the task with `o`: both handles refer to the same task.
     task_handle(const task_handle& o) noexcept : p_(o.p_) {
         if (p_ != nullptr) {
             p_->add_ref();
         }
     }
+    /// Moves the handle; `o` becomes empty.
     task_handle(task_handle&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
     task_handle& operator=(task_handle o) noexcept {
         std::swap(p_, o.p_);
@@ -140,6 +143,7 @@ template <class T> class task_handle {
         }
     }
 
+    /// False for a default-constructed or moved-from handle (every other member requires true).
     [[nodiscard]] bool valid() const noexcept { return p_ != nullptr; }
     /// True once the task has finished: returned, failed or was cancelled.
     [[nodiscard]] bool done() const noexcept { return p_->done(); }

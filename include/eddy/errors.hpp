@@ -24,6 +24,7 @@ class cancelled_error {
     [[nodiscard]] const char* what() const noexcept {
         return message_.empty() ? "cancelled" : message_.c_str();
     }
+    /// The cancel message as given (may be empty).
     [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
   private:

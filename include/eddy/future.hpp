@@ -83,6 +83,7 @@ template <class T = void> class future {
     bool cancel(std::string message = {}) { return s_->cancel(std::move(message)); }
 
     [[nodiscard]] bool done() const noexcept { return s_->done(); }
+    /// True when the future was cancelled (done() is then true as well).
     [[nodiscard]] bool cancelled() const noexcept { return s_->cancelled(); }
 
     /// The value. Throws eddy::invalid_state_error if not done yet, eddy::cancelled_error if
@@ -123,6 +124,7 @@ template <class T = void> class future {
     [[nodiscard]] detail::future_state<T>* state() const noexcept { return s_; }
 
   private:
+    /// Shares an existing state (for done-callbacks).
     explicit future(detail::future_state<T>* s) noexcept : s_(s) { s_->add_ref(); }
 
     /// A done-callback parked on the state. It holds no reference (that would keep a future

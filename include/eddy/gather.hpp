@@ -29,9 +29,12 @@ inline constexpr return_exceptions_t return_exceptions{};
 template <class T> class outcome {
   public:
     using value_type = T;
+    /// An outcome holding a value.
     explicit outcome(T v) : v_(std::in_place_index<0>, std::move(v)) {}
+    /// An outcome holding an exception.
     explicit outcome(std::exception_ptr e) : v_(std::in_place_index<1>, std::move(e)) {}
 
+    /// True when it holds a value.
     [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
     /// The value; rethrows the exception when there is none.
@@ -41,6 +44,7 @@ template <class T> class outcome {
         }
         return std::get<0>(v_);
     }
+    /// The value, moved out; rethrows the exception when there is none.
     T&& value() && { return std::move(value()); }
     /// The exception, or null when there is a value.
     [[nodiscard]] std::exception_ptr exception() const noexcept {

@@ -120,8 +120,10 @@ class event_loop {
         cb.timer_.owner_ = &cb;
         timers_.push(cb.timer_);
     }
+    /// Lists `cb` among the callbacks the loop drops at shutdown if they never ran.
     void track(detail::callback_node& cb) noexcept { callbacks_.push_back(cb); }
 
+    /// Arms `t` at t.deadline_. Throws std::bad_alloc if the timer store must grow and cannot.
     void add_timer(detail::timer_node& t) { timers_.push(t); }
     /// Disarms `t`. False (timer left armed, it fires later) only when out of memory.
     bool remove_timer(detail::timer_node& t) noexcept { return timers_.remove(t); }
@@ -131,10 +133,12 @@ class event_loop {
     [[nodiscard]] std::uint64_t serial() const noexcept { return serial_; }
     [[nodiscard]] detail::task_base* current_task() const noexcept { return current_; }
 
+    /// Lists `t` among the unfinished tasks that shutdown() cancels.
     void register_task(detail::task_base& t) noexcept {
         t.loop_link_.owner = &t;
         tasks_.push_back(t.loop_link_);
     }
+    /// Called when `t` finishes.
     void unregister_task(detail::task_base& t) noexcept { t.loop_link_.unlink(); }
 
     /// Loop clock in nanoseconds.

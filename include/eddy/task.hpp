@@ -111,7 +111,9 @@ template <class T> class [[nodiscard]] task {
     using handle_type = std::coroutine_handle<promise_type>;
 
     task() noexcept = default;
+    /// Takes ownership of the coroutine `h` (used by the promise).
     explicit task(handle_type h) noexcept : h_(h) {}
+    /// Moves the coroutine; `other` becomes empty.
     task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
     task& operator=(task&& other) noexcept {
         if (this != &other) {
