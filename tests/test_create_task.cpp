@@ -369,3 +369,37 @@ TEST_CASE("cancelling tasks that await each other in a cycle cancels both, witho
     }());
     CHECK(eddy::live_frames() == frames);
 }
+
+TEST_CASE("capturing lambdas bound to a name can be created and gathered inside co_await "
+          "expressions, many times",
+          "[create_task][stress]") {
+    // With g++ < 13, a capturing lambda *temporary* inside a co_await expression has its
+    // captures destroyed twice (GCC PR 99576: a double free, no library can prevent it). The
+    // supported pattern binds the lambda to a name first; this exercises it in every build.
+    eddy_test::tracked::reset();
+    const std::size_t total = eddy::run([]() -> eddy::task<std::size_t> {
+        std::size_t sum = 0;
+        for (int i = 0; i < 10'000; ++i) {
+            auto body = [s = std::string(40, 'q'),
+                         t = eddy_test::tracked(i)]() -> eddy::task<std::size_t> {
+                co_await eddy::yield();
+                co_return s.size() + static_cast<std::size_t>(t.value % 2);
+            };
+            sum += co_await eddy::create_task(std::move(body));
+        }
+        auto make = [prefix = std::string(40, 'p')](int i) -> eddy::task<std::size_t> {
+            co_await eddy::yield();
+            co_return prefix.size() + static_cast<std::size_t>(i);
+        };
+        std::vector<eddy::task<std::size_t>> ts;
+        for (int i = 0; i < 1000; ++i) {
+            ts.push_back(make(i)); // the captures live in `make`, alive for the whole gather
+        }
+        for (std::size_t v : co_await eddy::gather(std::move(ts))) {
+            sum += v;
+        }
+        co_return sum;
+    }());
+    CHECK(total == 10'000 * 40 + 5'000 + 1000 * 40 + 999 * 1000 / 2);
+    CHECK(eddy_test::tracked::live == 0);
+}
