@@ -403,3 +403,16 @@ TEST_CASE("capturing lambdas bound to a name can be created and gathered inside 
     CHECK(total == 10'000 * 40 + 5'000 + 1000 * 40 + 999 * 1000 / 2);
     CHECK(eddy_test::tracked::live == 0);
 }
+
+TEST_CASE("current_task_name names the task that is running", "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        CHECK(eddy::current_task_name() == "main");
+        auto h = eddy::create_task(
+            []() -> eddy::task<std::string> { co_return eddy::current_task_name(); }, "worker");
+        auto unnamed = eddy::create_task(
+            []() -> eddy::task<std::string> { co_return eddy::current_task_name(); });
+        CHECK(co_await h == "worker");
+        CHECK((co_await unnamed).empty());
+    }());
+    CHECK_THROWS_AS(eddy::current_task_name(), eddy::loop_error);
+}

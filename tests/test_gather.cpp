@@ -202,3 +202,15 @@ TEST_CASE("a cancelled gather propagates a child's real failure from its cleanup
     });
     CHECK(err.empty()); // and nothing is reported as never retrieved
 }
+
+TEST_CASE("gather(return_exceptions, ...) gives a cancelled child's slot its cancelled_error",
+          "[gather][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::future<int> f;
+        (void)eddy::call_soon([f]() mutable { f.cancel("gone"); });
+        auto [a, b] = co_await eddy::gather(eddy::return_exceptions, f, nothing());
+        REQUIRE_FALSE(a.has_value());
+        CHECK_THROWS_AS(a.value(), eddy::cancelled_error);
+        CHECK(b.has_value());
+    }());
+}

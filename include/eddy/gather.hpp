@@ -237,7 +237,6 @@ template <class T> struct as_handle<future<T>> {
 };
 
 template <class A> using handle_of = typename as_handle<std::remove_cvref_t<A>>::type;
-template <class A> using value_of = typename as_handle<std::remove_cvref_t<A>>::value;
 
 /// Takes the value out of a child's state: moved when gather holds the only reference.
 template <class T, class H> gathered_t<T> take_value(H& h) {
@@ -255,20 +254,10 @@ template <class T, class H> gathered_t<T> take_value(H& h) {
     }
 }
 
-inline std::exception_ptr cancelled_exception(future_base* s) {
-    try {
-        (void)s->exception(); // a cancelled state throws its cancelled_error here
-    } catch (...) {
-        return std::current_exception();
-    }
-    return nullptr;
-}
-
 template <class T, class H> outcome<gathered_t<T>> take_outcome(H& h) {
     future_base* s = h.state();
-    if (s->cancelled() || s->failed()) {
-        s->mark_retrieved();
-        return outcome<gathered_t<T>>(s->cancelled() ? cancelled_exception(s) : s->exception());
+    if (s->failed()) { // a cancelled child holds its cancelled_error
+        return outcome<gathered_t<T>>(s->stored_exception());
     }
     return outcome<gathered_t<T>>(take_value<T>(h));
 }

@@ -84,6 +84,13 @@ class future_base {
     /// Requests cancellation (asyncio's Future.cancel / Task.cancel). False when already done.
     virtual bool cancel(std::string message) = 0;
 
+    /// The stored exception whatever the status (cancelled_error for a cancelled state), marked
+    /// retrieved. For combinators that hand exceptions on rather than throw them.
+    [[nodiscard]] std::exception_ptr stored_exception() noexcept {
+        retrieved_ = true;
+        return exception_;
+    }
+
     /// Used by gather after it propagated a failure: the siblings' later failures are accounted
     /// for, as asyncio's gather marks them retrieved.
     void mark_retrieved() noexcept { retrieved_ = true; }

@@ -28,10 +28,11 @@ template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, w
     [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
 
     bool await_suspend(std::coroutine_handle<> h) {
-        if (event_loop& loop = get_running_loop(); state_ == loop.current_task()) {
+        arm(h, &on_cancel);
+        if (state_ == task_) {
+            disarm();
             throw invalid_state_error("eddy: a task cannot await itself");
         }
-        arm(h, &on_cancel);
         wake_ = &on_wake;
         state_->add_waiter(*this);
         deliver_pending_cancel();
