@@ -99,6 +99,16 @@ struct pipe_pair {
     }
 };
 
+/// Kernel operations in flight on the running loop's reactor.
+inline std::uint64_t in_flight() {
+    return eddy::get_running_loop().io().in_flight();
+}
+
+/// Milliseconds elapsed since `start` on the loop clock.
+inline double ms_since(eddy::clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(eddy::clock::now() - start).count();
+}
+
 /// Global operator new calls on this thread so far (defined in test_alloc_counter.cpp, which
 /// replaces the global allocation functions for the whole test binary).
 std::uint64_t allocations() noexcept;

@@ -39,10 +39,14 @@ TEST_CASE("a task handle can be awaited many times and by several tasks", "[crea
         auto waiter = [h]() mutable -> eddy::task<int> { co_return co_await h; };
         auto a = eddy::create_task(waiter);
         auto b = eddy::create_task(waiter);
-        CHECK(co_await h == 9);
-        CHECK(co_await h == 9);
-        CHECK(co_await a == 9);
-        CHECK(co_await b == 9);
+        const auto got = co_await h;
+        CHECK(got == 9);
+        const auto got2 = co_await h;
+        CHECK(got2 == 9);
+        const auto got3 = co_await a;
+        CHECK(got3 == 9);
+        const auto got4 = co_await b;
+        CHECK(got4 == 9);
     }());
 }
 
@@ -121,7 +125,8 @@ TEST_CASE("create_task with a capturing lambda keeps its captures alive for the 
                 co_await eddy::sleep(2ms); // the statement that created us has long ended
                 co_return s.size() + static_cast<std::size_t>(t.value);
             });
-        CHECK(co_await h == 69);
+        const auto got5 = co_await h;
+        CHECK(got5 == 69);
     }());
     CHECK(tracked::live == 0);
 }
@@ -161,7 +166,8 @@ TEST_CASE("a task may refuse a cancellation and return a value", "[create_task][
         });
         co_await eddy::yield();
         h.cancel();
-        CHECK(co_await h == -1);
+        const auto got6 = co_await h;
+        CHECK(got6 == -1);
         CHECK_FALSE(h.cancelled());
     }());
 }
@@ -265,7 +271,8 @@ TEST_CASE("awaiting a handle keeps the task's state alive when every other handl
         co_await eddy::yield();
         co_await eddy::yield();
         *shared = {}; // the last handle other than the awaiter's reference
-        CHECK(co_await waiter == 64);
+        const auto got7 = co_await waiter;
+        CHECK(got7 == 64);
     }());
 }
 
@@ -411,8 +418,41 @@ TEST_CASE("current_task_name names the task that is running", "[create_task]") {
             []() -> eddy::task<std::string> { co_return eddy::current_task_name(); }, "worker");
         auto unnamed = eddy::create_task(
             []() -> eddy::task<std::string> { co_return eddy::current_task_name(); });
-        CHECK(co_await h == "worker");
-        CHECK((co_await unnamed).empty());
+        const auto got8 = co_await h;
+        CHECK(got8 == "worker");
+        const auto got9 = co_await unnamed;
+        CHECK(got9.empty());
     }());
     CHECK_THROWS_AS(eddy::current_task_name(), eddy::loop_error);
+}
+
+TEST_CASE("a cancellation that arrives after the awaiter was woken by a refusing task is not lost",
+          "[create_task][cancel]") {
+    // The first cancel goes to the awaited task, which refuses it and returns a value; a second
+    // cancel arrives after the awaiter was woken. The value is delivered, and the second request
+    // must stay pending for the next await (asyncio would even raise at this await).
+    eddy::run([]() -> eddy::task<> {
+        bool finished_normally = false;
+        int got = 0;
+        auto a = eddy::create_task([&]() -> eddy::task<> {
+            auto b = eddy::create_task([]() -> eddy::task<int> {
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                }
+                co_return 42; // refuses
+            });
+            got = co_await b;
+            co_await eddy::sleep(1h); // the second request lands here
+            finished_normally = true;
+        });
+        co_await eddy::yield();
+        co_await eddy::yield();
+        a.cancel();             // passed on to b, which refuses
+        co_await eddy::yield(); // b finishes: a is woken, not yet resumed
+        a.cancel();
+        CHECK_THROWS_AS(co_await a, eddy::cancelled_error);
+        CHECK(got == 42);
+        CHECK_FALSE(finished_normally);
+    }());
 }

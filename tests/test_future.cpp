@@ -136,7 +136,8 @@ TEST_CASE("an awaiter keeps the future's state alive after the last future objec
         co_await eddy::yield();
         pending[1].set_result(std::string(100, 'x'));
         pending.erase(1);
-        CHECK(co_await consumer == 100);
+        const auto got = co_await consumer;
+        CHECK(got == 100);
     }());
     CHECK(eddy::live_frames() == frames);
 }

@@ -88,7 +88,8 @@ TEST_CASE("the first failure propagates at once while the other children keep ru
         }
         CHECK_FALSE(slow.done()); // still running after gather gave up
         release_slow.set_result();
-        CHECK(co_await slow == 1);
+        const auto got = co_await slow;
+        CHECK(got == 1);
     }());
     CHECK(slow_finished);
 }
@@ -118,7 +119,8 @@ TEST_CASE("gather over a range returns a vector in the range's order", "[gather]
             CHECK(got[static_cast<std::size_t>(i)] == i);
         }
         std::vector<eddy::task<int>> none;
-        CHECK((co_await eddy::gather(std::move(none))).empty());
+        const auto got2 = co_await eddy::gather(std::move(none));
+        CHECK(got2.empty());
     }());
 }
 

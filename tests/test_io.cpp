@@ -31,8 +31,10 @@ TEST_CASE("read_some gets what write_some wrote through a pipe", "[io]") {
         });
         co_await eddy::sleep(2ms); // the reader is now suspended in the kernel
         const std::string msg = "hello, ring";
-        CHECK(co_await eddy::write_some(p.w, bytes_of(msg)) == msg.size());
-        CHECK(co_await reader == msg);
+        const auto got = co_await eddy::write_some(p.w, bytes_of(msg));
+        CHECK(got == msg.size());
+        const auto got2 = co_await reader;
+        CHECK(got2 == msg);
     }());
 }
 
@@ -41,7 +43,8 @@ TEST_CASE("read_some yields 0 at end of file", "[io]") {
     p.close_write();
     eddy::run([&]() -> eddy::task<> {
         std::array<std::byte, 8> buf{};
-        CHECK(co_await eddy::read_some(p.r, buf) == 0);
+        const auto got3 = co_await eddy::read_some(p.r, buf);
+        CHECK(got3 == 0);
     }());
 }
 
@@ -83,7 +86,8 @@ TEST_CASE("poll on an eventfd waits until it is written", "[io]") {
         CHECK_FALSE(waiter.done());
         const std::uint64_t one = 1;
         CHECK(::write(efd, &one, sizeof one) == sizeof one);
-        CHECK((co_await waiter & POLLIN) != 0);
+        const auto got4 = co_await waiter;
+        CHECK((got4 & POLLIN) != 0);
     }());
     ::close(efd);
 }
@@ -143,12 +147,13 @@ TEST_CASE("a read racing its cancellation loses no byte", "[io][cancel]") {
     // either cancels the read (the byte stays in the pipe) or completes it (the reader keeps the
     // byte and is cancelled at its next await). Either way every byte is accounted for.
     pipe_pair p;
-    std::mt19937 rng(2024);
+    constexpr int rounds = 10'000;
+    std::mt19937 rng(2024); // deterministic: the same interleaving choices every run
     std::size_t delivered = 0;
     std::size_t still_in_pipe = 0;
     std::size_t written = 0;
     eddy::run([&]() -> eddy::task<> {
-        for (int round = 0; round < 1000; ++round) {
+        for (int round = 0; round < rounds; ++round) {
             auto reader = eddy::create_task([&]() -> eddy::task<> {
                 std::array<std::byte, 1> buf{};
                 const std::size_t n = co_await eddy::read_some(p.r, buf);
@@ -177,7 +182,9 @@ TEST_CASE("a read racing its cancellation loses no byte", "[io][cancel]") {
             }
         }
     }());
-    CHECK(written == 1000);
+    // Which way each race went depends on the kernel; both are correct outcomes.
+    INFO("read won " << delivered << " races, cancel won " << still_in_pipe);
+    CHECK(written == rounds);
     CHECK(delivered + still_in_pipe == written);
 }
 

@@ -93,9 +93,11 @@ TEST_CASE("a move-only result is moved out of an rvalue task", "[task]") {
 TEST_CASE("an lvalue task awaited after it finished yields the same result again", "[task]") {
     eddy::run([]() -> eddy::task<> {
         auto t = value_of(3);
-        CHECK(co_await t == 3);
+        const auto got = co_await t;
+        CHECK(got == 3);
         CHECK(t.done());
-        CHECK(co_await t == 3);
+        const auto got2 = co_await t;
+        CHECK(got2 == 3);
     }());
 }
 

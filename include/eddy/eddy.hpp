@@ -10,8 +10,13 @@
 #include "eddy/io.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/run.hpp"
+#include "eddy/shield.hpp"
 #include "eddy/sleep.hpp"
 #include "eddy/task.hpp"
+#include "eddy/task_group.hpp"
+#include "eddy/timeout.hpp"
+#include "eddy/wait.hpp"
+#include "eddy/when_any.hpp"
 
 namespace eddy {
 static_assert(awaitable<task<int>>);
@@ -22,4 +27,11 @@ static_assert(awaitable<detail::sleep_awaiter>);
 static_assert(awaitable<detail::io_awaiter<std::size_t>>);
 static_assert(std::is_same_v<await_result_t<task<int>>, int>);
 static_assert(std::is_same_v<await_result_t<task_handle<int>>, int>);
+static_assert(awaitable<decltype(shield(std::declval<task<int>>()))>);
+static_assert(std::is_same_v<await_result_t<decltype(shield(std::declval<task<int>>()))>, int>);
+static_assert(awaitable<decltype(wait(std::declval<std::vector<task_handle<int>>>()))>);
+static_assert(
+    awaitable<decltype(as_completed(std::declval<std::vector<task_handle<int>>>()).next())>);
+static_assert(awaitable<detail::group_join>);
+static_assert(awaitable<detail::wait_states>);
 } // namespace eddy

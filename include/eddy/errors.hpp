@@ -1,10 +1,12 @@
 // eddy — the exception types eddy throws besides std::system_error.
 #pragma once
 
+#include <cstddef>
 #include <exception>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace eddy {
 
@@ -44,6 +46,56 @@ class invalid_state_error : public std::logic_error {
 class loop_error : public std::logic_error {
   public:
     using std::logic_error::logic_error;
+};
+
+/// A deadline passed: thrown by `wait_for` and by leaving a `timeout` scope that expired
+/// (asyncio.TimeoutError). The work it covered was cancelled and has finished cancelling.
+class timeout_error : public std::runtime_error {
+  public:
+    timeout_error() : std::runtime_error("eddy: timed out") {}
+    using std::runtime_error::runtime_error;
+};
+
+/// Several failures reported together (Python's ExceptionGroup): what a `task_group` throws
+/// when its children (or its body) failed. Holds every failure in the order they happened;
+/// cancellations are left out, as asyncio's TaskGroup leaves out CancelledError.
+class exception_group : public std::exception {
+  public:
+    /// `exceptions` must not be empty. Builds a message naming each failure.
+    exception_group(std::string message, std::vector<std::exception_ptr> exceptions)
+        // NOLINTNEXTLINE(bugprone-throw-keyword-missing): a vector of exception_ptr, not a throw
+        : exceptions_(std::move(exceptions)) {
+        message_ = std::move(message) + " (" + std::to_string(exceptions_.size()) +
+                   (exceptions_.size() == 1 ? " sub-exception)" : " sub-exceptions)");
+        for (std::size_t i = 0; i < exceptions_.size(); ++i) {
+            message_ += i == 0 ? ": " : "; ";
+            message_ += describe(exceptions_[i]);
+        }
+    }
+    /// The message and, for each failure, its what().
+    [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
+    /// The failures, in the order they happened. Rethrow one with std::rethrow_exception.
+    [[nodiscard]] const std::vector<std::exception_ptr>& exceptions() const noexcept {
+        return exceptions_;
+    }
+    /// Number of failures.
+    [[nodiscard]] std::size_t size() const noexcept { return exceptions_.size(); }
+
+  private:
+    static std::string describe(const std::exception_ptr& e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            return x.what();
+        } catch (const cancelled_error& c) {
+            return c.what();
+        } catch (...) {
+            return "unknown exception";
+        }
+    }
+
+    std::vector<std::exception_ptr> exceptions_;
+    std::string message_;
 };
 
 } // namespace eddy

@@ -152,6 +152,7 @@ struct gather_core : suspension {
                     s->rethrow_if_failed();
                 }
             }
+            absorb_pending_cancel();
             throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
         }
     }

@@ -75,6 +75,7 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
         const int res = op_.result;
         if (cancel_sent_) {
             if (res == -ECANCELED || res == -EINTR) {
+                absorb_pending_cancel();
                 throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
             }
             if (task_ != nullptr) {

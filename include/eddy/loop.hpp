@@ -340,8 +340,9 @@ struct suspension : cancel_hook {
     /// be passed on (the awaited thing just completed), it waits for the next suspension.
     void deliver_pending_cancel() noexcept {
         if (task_ != nullptr && task_->take_pending_cancel()) {
-            requested_ = true;
-            if (!cancel_(this, false)) {
+            if (cancel_(this, false)) {
+                requested_ = true;
+            } else {
                 task_->defer_cancel();
             }
         }
@@ -360,16 +361,22 @@ struct suspension : cancel_hook {
             std::terminate(); // the ready queue could not grow: out of memory
         }
     }
-    /// On resumption: ends the hook, lets one delivered cancellation absorb the requests made
-    /// meanwhile (asyncio raises CancelledError once for them), and throws cancelled_error if
-    /// the wait was called off.
+    /// On resumption: ends the hook and throws cancelled_error if the wait was called off.
     void finish_wait() {
         disarm();
+        if (cancelled_) {
+            absorb_pending_cancel();
+            throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
+        }
+    }
+    /// Called by an awaiter about to end with cancelled_error because of a cancellation it took:
+    /// requests made after it was woken are answered by that same error (asyncio raises
+    /// CancelledError once for them). An awaiter that ends normally (the awaited work refused
+    /// the cancellation, or finished first) must not call this: those requests stay pending
+    /// for the next suspension.
+    void absorb_pending_cancel() noexcept {
         if (requested_ && task_ != nullptr) {
             (void)task_->take_pending_cancel();
-        }
-        if (cancelled_) {
-            throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
         }
     }
 };

@@ -6,7 +6,36 @@
 #include <cstdlib>
 #include <new>
 
+// Under AddressSanitizer, blocks sitting in the pool are poisoned: a use of a recycled frame
+// (a kernel completion or a waiter pointing into a destroyed coroutine) is reported as a
+// use-after-poison instead of silently reading the next frame's memory.
+#if defined(__SANITIZE_ADDRESS__)
+#define EDDY_DETAIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EDDY_DETAIL_ASAN 1
+#endif
+#endif
+#ifdef EDDY_DETAIL_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace eddy::detail {
+
+inline void pool_poison(void* p, std::size_t n) noexcept {
+#ifdef EDDY_DETAIL_ASAN
+    ASAN_POISON_MEMORY_REGION(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+inline void pool_unpoison(void* p, std::size_t n) noexcept {
+#ifdef EDDY_DETAIL_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
 
 /// Size-class free lists, one set per thread. Blocks are carved from chunks so that a burst of
 /// spawns costs one malloc per chunk, and every freed block is kept for reuse: in steady state
@@ -49,6 +78,7 @@ class frame_pool {
         if (b == nullptr) [[unlikely]] {
             b = refill(c);
         }
+        pool_unpoison(b, (c + 1) * granule);
         free_[c] = b->next;
         return b;
     }
@@ -63,6 +93,7 @@ class frame_pool {
         auto* b = static_cast<block*>(p);
         b->next = free_[c];
         free_[c] = b;
+        pool_poison(b, (c + 1) * granule);
     }
 
     /// Blocks handed out and not yet returned on this thread: the tests' frame counter.
@@ -103,6 +134,7 @@ class frame_pool {
             auto* b = reinterpret_cast<block*>(base + i * size); // NOLINT
             b->next = head;
             head = b;
+            pool_poison(b, size);
         }
         free_[c] = head;
         return head;

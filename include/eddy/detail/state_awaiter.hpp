@@ -5,6 +5,7 @@
 #include "eddy/loop.hpp"
 
 #include <coroutine>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -12,15 +13,21 @@ namespace eddy::detail {
 
 /// Suspends until `state` completes, then yields its value (`Move`: moved out when this is the
 /// only reference, else copied; otherwise a reference) or rethrows its exception.
-/// Cancelling the awaiting task cancels the awaited state, as asyncio does (use shield-like
-/// constructs to prevent that); the awaiter resumes when that state has really finished.
-template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, waiter {
+/// Cancelling the awaiting task cancels the awaited state, as asyncio does, and the awaiter
+/// resumes when that state has really finished. With `Shield` (eddy::shield) it does not: the
+/// awaiter stops waiting at once and the awaited state goes on.
+template <class T, bool Move, bool Shield = false>
+struct [[nodiscard]] state_awaiter : suspension, waiter {
     future_base* state_;
     result_slot<T>* slot_;
+    std::uint32_t exclusive_refs_; // references meaning "nobody else can read the value"
 
     /// Holds a reference for as long as it exists: the handle it came from may be dropped (or
-    /// a future erased from a map) while this awaiter waits.
-    state_awaiter(future_base* state, result_slot<T>* slot) noexcept : state_(state), slot_(slot) {
+    /// a future erased from a map) while this awaiter waits. `exclusive_refs`: 2 when a handle
+    /// rvalue is awaited (that handle and this awaiter), 1 when only this awaiter remains.
+    state_awaiter(future_base* state, result_slot<T>* slot,
+                  std::uint32_t exclusive_refs = 2) noexcept
+        : state_(state), slot_(slot), exclusive_refs_(exclusive_refs) {
         state_->add_ref();
     }
     ~state_awaiter() { state_->release(); }
@@ -41,13 +48,16 @@ template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, w
 
     decltype(auto) await_resume() {
         finish_wait();
+        if (state_->cancelled()) {
+            absorb_pending_cancel(); // it ends with the awaited state's cancelled_error
+        }
         state_->rethrow_if_failed();
         if constexpr (std::is_void_v<T>) {
             return;
         } else if constexpr (std::is_reference_v<T> || !Move) {
             return static_cast<T&>(slot_->get());
         } else if constexpr (std::is_copy_constructible_v<T>) {
-            if (state_->refs() == 2) { // the handle that was moved into co_await, and this
+            if (state_->refs() == exclusive_refs_) {
                 return T(std::move(slot_->get()));
             }
             return T(slot_->get());
@@ -60,7 +70,7 @@ template <class T, bool Move> struct [[nodiscard]] state_awaiter : suspension, w
     static void on_wake(waiter* w) noexcept { static_cast<state_awaiter*>(w)->wake(); }
     static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
         auto* self = static_cast<state_awaiter*>(static_cast<suspension*>(h));
-        if (abandon) {
+        if (abandon || Shield) {
             self->unlink();
             self->cancelled_ = true;
             self->wake();

@@ -29,20 +29,27 @@ class task_base : public future_base {
         if (!message.empty() || extras_) {
             extra().cancel_message = std::move(message);
         }
-        if (hook_ != nullptr) {
-            hook_->requested_ = true;
+        if (cancel_hook* h = hook_; h != nullptr) {
+            // `requested_` is set only when the hook took the request: the awaiter then ends
+            // with cancelled_error (or a result the kernel had already produced), and absorbs
+            // requests made meanwhile. A request the hook could not take (what it awaits just
+            // finished) stays pending for the next suspension; it must not be absorbed.
+            // The awaiter outlives the call even if it was woken: it resumes from the queue.
             if (in_cancel_) {
                 // Tasks awaiting each other in a cycle: the request came back around. Passing
                 // it on again would recurse forever, so this task stops waiting instead.
-                if (!hook_->cancel_(hook_, true)) {
+                if (h->cancel_(h, true)) {
+                    h->requested_ = true;
+                } else {
                     must_cancel_ = true;
                 }
                 return true;
             }
             in_cancel_ = true;
-            const bool passed_on = hook_->cancel_(hook_, false);
+            const bool passed_on = h->cancel_(h, false);
             in_cancel_ = false;
             if (passed_on) {
+                h->requested_ = true;
                 return true;
             }
         }

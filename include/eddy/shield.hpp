@@ -1,0 +1,41 @@
+// eddy — shield: await work that a cancellation of the awaiting task must not stop.
+#pragma once
+
+#include "eddy/create_task.hpp"
+#include "eddy/detail/state_awaiter.hpp"
+#include "eddy/future.hpp"
+#include "eddy/task.hpp"
+
+#include <utility>
+
+namespace eddy {
+
+/// Runs `t` as a task of its own (create_task) and awaits it, shielded (asyncio.shield): if
+/// the awaiting task is cancelled, the await throws cancelled_error at once while the inner
+/// task goes on running to its end on the loop. Yields T by value.
+///
+/// Ownership: the loop keeps the inner task running; nobody holds a handle to it after a
+/// cancelled await, so a failure it has later is reported on stderr ("never retrieved"), where
+/// asyncio would drop it silently. To keep the result, shield a task_handle instead. At the end
+/// of `eddy::run` the inner task is cancelled like every other pending task. Throws what the
+/// task throws, cancelled_error, eddy::loop_error outside a running loop.
+template <class T> [[nodiscard]] auto shield(task<T> t) {
+    task_handle<T> h = create_task(std::move(t));
+    // Only the awaiter keeps a reference once `h` is gone: the value can be moved out.
+    return detail::state_awaiter<T, true, true>{h.state(), &h.state()->slot(), 1};
+}
+
+/// Awaits the task behind `h`, shielded: a cancellation of the awaiting task does not cancel
+/// it. Yields T by value (moved out when `h` was the last handle, else copied). `h` must be
+/// valid.
+template <class T> [[nodiscard]] auto shield(task_handle<T> h) {
+    return detail::state_awaiter<T, true, true>{h.state(), &h.state()->slot(), 1};
+}
+
+/// Awaits `f`, shielded: a cancellation of the awaiting task does not cancel the future.
+/// Yields T& into the future's state (valid while a copy of the future lives).
+template <class T> [[nodiscard]] auto shield(future<T> f) {
+    return detail::state_awaiter<T, false, true>{f.state(), &f.state()->value_};
+}
+
+} // namespace eddy

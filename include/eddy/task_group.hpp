@@ -1,0 +1,302 @@
+// eddy — task_group: structured concurrency; no child outlives the group (asyncio.TaskGroup).
+#pragma once
+
+#include "eddy/create_task.hpp"
+#include "eddy/detail/body.hpp"
+#include "eddy/detail/frame_allocator.hpp"
+#include "eddy/detail/future_base.hpp"
+#include "eddy/detail/list.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/task.hpp"
+
+#include <algorithm>
+#include <concepts>
+#include <coroutine>
+#include <cstddef>
+#include <cstdio>
+#include <exception>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace eddy {
+
+class task_group;
+
+namespace detail {
+struct group_access;
+
+/// A child of a group: the waiter the group parks on the child's state, and the group's link.
+struct group_child : waiter, pooled {
+    struct link : list_node {
+        group_child* owner = nullptr;
+    };
+    link link_;
+    task_base* task_ = nullptr;
+    task_group* group_ = nullptr;
+};
+} // namespace detail
+
+/// A set of tasks that run concurrently and are all finished before the group's scope is left
+/// (asyncio.TaskGroup). A group exists only inside `eddy::with_task_group`, which owns it and
+/// always joins it, so a running child can never be leaked past its scope:
+///
+///     co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
+///         tg.create_task(fetch(1));
+///         tg.create_task(fetch(2));
+///         co_return;
+///     }); // both fetches have finished here
+///
+/// The first child to fail cancels its siblings and the body; the scope then throws an
+/// eddy::exception_group with every failure (cancellations left out).
+class task_group {
+  public:
+    task_group(const task_group&) = delete;
+    task_group& operator=(const task_group&) = delete;
+    task_group(task_group&&) = delete;
+    task_group& operator=(task_group&&) = delete;
+    ~task_group() {
+        // Unreachable through with_task_group, which joins every child first. If a frame was
+        // destroyed mid-join anyway, the children must not keep pointing at this group.
+        while (detail::list_node* n = children_.pop_front()) {
+            detail::group_child* c = static_cast<detail::group_child::link*>(n)->owner;
+            std::fprintf(stderr, "eddy: task_group destroyed before its child finished\n");
+            delete c;
+        }
+    }
+
+    /// Schedules `t` as a child of the group (asyncio's TaskGroup.create_task) and returns its
+    /// handle. The child is cancelled if another child fails or the group's scope is
+    /// cancelled. Throws eddy::invalid_state_error once the group is shutting down (a child
+    /// failed) or finished; `t` is then destroyed without running.
+    template <class T> task_handle<T> create_task(task<T> t, std::string_view name = {}) {
+        if (closed_ || aborting_) {
+            throw invalid_state_error(closed_ ? "eddy::task_group: the group is finished"
+                                              : "eddy::task_group: the group is shutting down");
+        }
+        auto* child = new detail::group_child; // before the task: no untracked child on bad_alloc
+        task_handle<T> h;
+        try {
+            h = eddy::create_task(std::move(t), name);
+        } catch (...) {
+            delete child;
+            throw;
+        }
+        child->link_.owner = child;
+        child->task_ = h.state();
+        child->group_ = this;
+        child->wake_ = &on_child_done;
+        h.state()->add_waiter(*child);
+        children_.push_back(child->link_);
+        ++pending_;
+        return h;
+    }
+
+    /// Schedules a callable returning task<T> (a capturing lambda), kept alive in the child's
+    /// frame while it runs. Same contract as above.
+    template <detail::task_factory F> auto create_task(F f, std::string_view name = {}) {
+        return create_task(detail::invoke_owned(std::move(f)), name);
+    }
+
+    /// Children not finished yet.
+    [[nodiscard]] std::size_t size() const noexcept { return pending_; }
+
+  private:
+    friend struct detail::group_access;
+
+    explicit task_group(detail::task_base* parent) noexcept : parent_(parent) {}
+
+    /// Cancels every child still running (asyncio's _abort).
+    void abort() noexcept {
+        aborting_ = true;
+        for (detail::list_node* n = children_.front(); n != nullptr && n != children_.end();) {
+            detail::list_node* next = n->next_;
+            try {
+                (void)static_cast<detail::group_child::link*>(n)->owner->task_->cancel({});
+            } catch (...) { // NOLINT(bugprone-empty-catch): an empty message is never copied
+            }
+            n = next;
+        }
+    }
+
+    static void on_child_done(detail::waiter* w) noexcept {
+        auto* c = static_cast<detail::group_child*>(w);
+        task_group* g = c->group_;
+        detail::task_base* t = c->task_;
+        c->link_.unlink();
+        delete c;
+        --g->pending_;
+        if (t->failed() && !t->cancelled()) {
+            try {
+                g->errors_.push_back(t->stored_exception());
+            } catch (...) {
+                std::terminate(); // out of memory recording a failure: it must not vanish
+            }
+            if (!g->aborting_ && !g->parent_cancel_requested_) {
+                // Stop the body at its current await too; the scope withdraws this request
+                // when it ends, so the parent goes on after the group (asyncio does the same).
+                g->abort();
+                g->parent_cancel_requested_ = true;
+                try {
+                    (void)g->parent_->cancel({});
+                } catch (...) { // NOLINT(bugprone-empty-catch): an empty message is never copied
+                }
+            }
+        }
+        if (g->pending_ == 0 && g->joiner_ != nullptr) {
+            std::exchange(g->joiner_, nullptr)->wake();
+        }
+    }
+
+    detail::intrusive_list children_;
+    std::vector<std::exception_ptr> errors_;
+    detail::task_base* parent_;
+    detail::suspension* joiner_ = nullptr;
+    std::exception_ptr cancellation_; // the cancelled_error that left the body, if any
+    std::exception_ptr body_error_;
+    std::size_t pending_ = 0;
+    bool aborting_ = false;
+    bool closed_ = false;
+    bool parent_cancel_requested_ = false;
+    bool cancel_seen_ = false;
+};
+
+namespace detail {
+
+/// Waits until every child of a group has finished. A cancellation of the waiting task cancels
+/// the children and keeps waiting: the group never ends with a child still running.
+struct [[nodiscard]] group_join : suspension {
+    task_group& g_;
+    explicit group_join(task_group& g) noexcept : g_(g) {}
+    [[nodiscard]] bool await_ready() const noexcept;
+    bool await_suspend(std::coroutine_handle<> h);
+    void await_resume() { finish_wait(); }
+    static bool on_cancel(cancel_hook* h, bool abandon) noexcept;
+};
+
+struct group_access {
+    static task_group make() {
+        task_base* parent = get_running_loop().current_task();
+        if (parent == nullptr) {
+            throw loop_error("eddy::with_task_group: not inside a task");
+        }
+        return task_group(parent);
+    }
+    static bool ready(const task_group& g) noexcept { return g.pending_ == 0; }
+    static void set_joiner(task_group& g, suspension* s) noexcept { g.joiner_ = s; }
+    static void cancelled_at_join(task_group& g) noexcept {
+        if (!g.cancel_seen_) {
+            g.cancel_seen_ = true;
+            g.cancellation_ = nullptr; // rebuilt from the task's cancel message at the end
+        }
+        if (!g.aborting_) {
+            g.abort();
+        }
+    }
+    /// The body ended (`cancelled`: with cancelled_error `e`; else a failure `e`, or none).
+    static void body_ended(task_group& g, bool cancelled, std::exception_ptr e) noexcept {
+        if (cancelled) {
+            g.cancel_seen_ = true;
+            g.cancellation_ = std::move(e);
+            e = nullptr;
+        }
+        if ((cancelled || e) && !g.aborting_) {
+            g.abort();
+        }
+        g.body_error_ = std::move(e);
+    }
+    /// After the join: what leaves the scope (asyncio's TaskGroup.__aexit__ tail).
+    static void finish(task_group& g) {
+        g.closed_ = true;
+        bool propagate = g.cancel_seen_;
+        if (g.parent_cancel_requested_ && g.parent_->uncancel() == 0) {
+            propagate = false; // the only request was the group's own
+        }
+        // The body may rethrow a child's failure it awaited: list that exception once.
+        if (g.body_error_ &&
+            std::find(g.errors_.begin(), g.errors_.end(), g.body_error_) == g.errors_.end()) {
+            g.errors_.push_back(std::move(g.body_error_));
+        }
+        if (!g.errors_.empty()) {
+            throw exception_group("eddy: unhandled errors in a task_group", std::move(g.errors_));
+        }
+        if (propagate) {
+            if (g.cancellation_) {
+                std::rethrow_exception(g.cancellation_);
+            }
+            throw cancelled_error(g.parent_->cancel_message());
+        }
+    }
+};
+
+inline bool group_join::await_ready() const noexcept {
+    return group_access::ready(g_);
+}
+inline bool group_join::await_suspend(std::coroutine_handle<> h) {
+    arm(h, &on_cancel);
+    group_access::set_joiner(g_, this);
+    deliver_pending_cancel();
+    return true;
+}
+inline bool group_join::on_cancel(cancel_hook* h, bool abandon) noexcept {
+    (void)abandon; // children cannot be abandoned: the group waits for them whatever happens
+    group_access::cancelled_at_join(static_cast<group_join*>(h)->g_);
+    return true;
+}
+
+} // namespace detail
+
+/// Runs `body(group)` in the current task with a new task_group, then waits for every child
+/// the group created (asyncio's `async with TaskGroup() as group:`), and yields what the body
+/// returned.
+///
+/// - The first child to fail (other than by cancellation) cancels its siblings and the body,
+///   which gets cancelled_error at its current await; when the body fails, the children are
+///   cancelled.
+/// - Cancelling the task that runs the scope cancels the body and every child; the scope waits
+///   for all of them to finish, then throws cancelled_error.
+/// - Throws eddy::exception_group holding every failure, children's first (in the order they
+///   happened), then the body's; cancellations are left out. Failures take priority over a
+///   cancellation. eddy::loop_error outside a task.
+///
+/// `body` is a callable taking task_group& and returning task<R>; it is kept in this scope's
+/// frame while it runs. The group reference must not be used after the scope ended.
+template <class F, class R = typename std::invoke_result_t<F&, task_group&>::value_type>
+requires std::invocable<F&, task_group&> &&
+    detail::is_task_type<std::invoke_result_t<F&, task_group&>>::value [[nodiscard]] task<R>
+    with_task_group(F body) {
+    task_group group = detail::group_access::make();
+    detail::result_slot<R> result;
+    bool cancelled = false;
+    std::exception_ptr error;
+    try {
+        if constexpr (std::is_void_v<R>) {
+            co_await body(group);
+        } else {
+            result.emplace(co_await body(group));
+        }
+    } catch (const cancelled_error&) {
+        cancelled = true;
+        error = std::current_exception();
+    } catch (...) {
+        error = std::current_exception();
+    }
+    detail::group_access::body_ended(group, cancelled, std::move(error));
+    // A loop, not one await: a task holding the group may add a child in the turn between the
+    // last child finishing and this frame resuming (asyncio's __aexit__ loops the same way).
+    while (!detail::group_access::ready(group)) {
+        co_await detail::group_join{group};
+    }
+    detail::group_access::finish(group);
+    if constexpr (std::is_void_v<R>) {
+        co_return;
+    } else if constexpr (std::is_reference_v<R>) {
+        co_return result.get();
+    } else {
+        co_return std::move(result.get());
+    }
+}
+
+} // namespace eddy

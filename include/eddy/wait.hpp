@@ -1,0 +1,469 @@
+// eddy — wait, as_completed and when_any: waiting on several tasks without gathering them.
+#pragma once
+
+#include "eddy/create_task.hpp"
+#include "eddy/detail/future_base.hpp"
+#include "eddy/detail/timer_heap.hpp"
+#include "eddy/errors.hpp"
+#include "eddy/future.hpp"
+#include "eddy/gather.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/sleep.hpp"
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace eddy {
+
+/// When `eddy::wait` returns (asyncio's FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED).
+enum class return_when : std::uint8_t {
+    first_completed, ///< as soon as one finishes (or is cancelled)
+    first_exception, ///< as soon as one fails (not by cancellation); else when all finish
+    all_completed,   ///< when all finish
+};
+
+/// What `eddy::wait` yields: the handles that finished and those that did not, each in the
+/// order they were given.
+template <class H> struct wait_result {
+    std::vector<H> done;
+    std::vector<H> pending;
+};
+
+namespace detail {
+
+template <class H>
+concept wait_handle = requires(const H& h) {
+    { h.state() } -> std::convertible_to<future_base*>;
+};
+
+/// One waited-on state and the waiter parked on it.
+struct wait_child : waiter {
+    future_base* state = nullptr;
+    struct wait_core* core = nullptr;
+};
+
+/// Waits until a return_when condition holds over some states, a deadline passes, or the
+/// awaiting task is cancelled (which stops the wait, and cancels nothing: asyncio.wait).
+struct wait_core : suspension {
+    struct deadline_timer : timer_node {
+        wait_core* owner = nullptr;
+    };
+    static constexpr std::size_t none = static_cast<std::size_t>(-1);
+
+    wait_child* children_ = nullptr;
+    std::size_t count_ = 0;
+    std::size_t pending_ = 0;
+    std::size_t first_ = none; // the first child seen finishing while suspended
+    std::optional<std::int64_t> deadline_;
+    deadline_timer timer_;
+    return_when when_ = return_when::all_completed;
+    bool woken_ = false;
+
+    wait_core() = default;
+    wait_core(const wait_core&) = delete;
+    wait_core& operator=(const wait_core&) = delete;
+    ~wait_core() { stop(); }
+
+    void bind(wait_child* c, std::size_t n, return_when w, std::optional<std::int64_t> deadline) {
+        children_ = c;
+        count_ = n;
+        when_ = w;
+        deadline_ = deadline;
+        for (std::size_t i = 0; i < n; ++i) {
+            c[i].core = this;
+        }
+    }
+
+    [[nodiscard]] static bool decisive(const future_base* s, return_when w) noexcept {
+        return w == return_when::first_completed ||
+               (w == return_when::first_exception && s->failed() && !s->cancelled());
+    }
+
+    [[nodiscard]] bool satisfied() const noexcept {
+        bool all = true;
+        for (std::size_t i = 0; i < count_; ++i) {
+            const future_base* s = children_[i].state;
+            if (s->done() && decisive(s, when_)) {
+                return true;
+            }
+            all = all && s->done();
+        }
+        return all;
+    }
+
+    bool suspend(std::coroutine_handle<> h) {
+        arm(h, &on_cancel);
+        pending_ = 0;
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (!children_[i].state->done()) {
+                children_[i].wake_ = &on_child;
+                children_[i].state->add_waiter(children_[i]);
+                ++pending_;
+            }
+        }
+        if (deadline_) {
+            timer_.owner = this;
+            timer_.deadline_ = *deadline_;
+            timer_.fire_ = &on_timer;
+            try {
+                loop_->add_timer(timer_);
+            } catch (...) {
+                stop();
+                disarm();
+                throw;
+            }
+        }
+        deliver_pending_cancel();
+        return true;
+    }
+
+    void resume() {
+        stop();
+        finish_wait();
+    }
+
+    /// Stops listening to the children and disarms the deadline.
+    void stop() noexcept {
+        for (std::size_t i = 0; i < count_; ++i) {
+            children_[i].unlink();
+        }
+        if (timer_.armed() && !loop_->remove_timer(timer_)) {
+            std::terminate(); // out of memory: the timer would point into a dead frame
+        }
+    }
+
+  private:
+    void finish() noexcept {
+        woken_ = true;
+        wake();
+    }
+    static void on_child(waiter* w) noexcept {
+        auto* c = static_cast<wait_child*>(w);
+        wait_core* self = c->core;
+        --self->pending_;
+        if (self->woken_) {
+            return;
+        }
+        if (self->first_ == none) {
+            self->first_ = static_cast<std::size_t>(c - self->children_);
+        }
+        if (self->pending_ == 0 || decisive(c->state, self->when_)) {
+            self->finish();
+        }
+    }
+    static void on_timer(timer_node* t) noexcept {
+        wait_core* self = static_cast<deadline_timer*>(t)->owner;
+        if (!self->woken_) {
+            self->finish();
+        }
+    }
+    static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
+        (void)abandon; // the wait stops at once either way
+        auto* self = static_cast<wait_core*>(h);
+        if (!self->woken_) {
+            self->stop();
+            self->cancelled_ = true;
+            self->finish();
+        }
+        return true;
+    }
+};
+
+/// Awaits a return_when condition over some states; yields the index of the first one seen
+/// finishing (the lowest-indexed done one if the condition already held). Immovable.
+class [[nodiscard]] wait_states {
+  public:
+    wait_states(std::vector<future_base*> states, return_when w,
+                std::optional<std::int64_t> deadline)
+        : children_(states.size()) {
+        for (std::size_t i = 0; i < states.size(); ++i) {
+            children_[i].state = states[i];
+        }
+        core_.bind(children_.data(), children_.size(), w, deadline);
+    }
+    wait_states(wait_states&&) = delete;
+    wait_states(const wait_states&) = delete;
+    wait_states& operator=(const wait_states&) = delete;
+    ~wait_states() = default; // core_ (declared last) stops first
+
+    [[nodiscard]] bool await_ready() const noexcept { return core_.satisfied(); }
+    bool await_suspend(std::coroutine_handle<> h) { return core_.suspend(h); }
+    std::size_t await_resume() {
+        core_.resume();
+        if (core_.first_ != wait_core::none) {
+            return core_.first_;
+        }
+        for (std::size_t i = 0; i < children_.size(); ++i) {
+            if (children_[i].state->done()) {
+                return i;
+            }
+        }
+        return wait_core::none; // the deadline passed first
+    }
+
+  private:
+    std::vector<wait_child> children_;
+    wait_core core_;
+};
+
+template <class H> std::vector<future_base*> states_of(const std::vector<H>& hs) {
+    std::vector<future_base*> out;
+    out.reserve(hs.size());
+    for (const H& h : hs) {
+        out.push_back(h.state());
+    }
+    return out;
+}
+
+/// The awaitable behind eddy::wait: the handles, and the wait over their states.
+template <class H> class [[nodiscard]] wait_awaitable {
+  public:
+    wait_awaitable(std::vector<H> hs, return_when w, std::optional<std::int64_t> deadline)
+        : handles_(std::move(hs)), wait_(states_of(handles_), w, deadline) {}
+
+    [[nodiscard]] bool await_ready() const noexcept { return wait_.await_ready(); }
+    bool await_suspend(std::coroutine_handle<> h) { return wait_.await_suspend(h); }
+    wait_result<H> await_resume() {
+        (void)wait_.await_resume();
+        wait_result<H> r;
+        for (const H& h : handles_) {
+            // Shared, not moved: the awaitable stays valid if awaited again.
+            (h.state()->done() ? r.done : r.pending).push_back(h);
+        }
+        return r;
+    }
+
+  private:
+    std::vector<H> handles_;
+    wait_states wait_;
+};
+
+template <class R> auto collect_handles(R&& range) {
+    using H = std::remove_cvref_t<std::ranges::range_value_t<R>>;
+    std::vector<H> hs;
+    for (auto&& h : range) {
+        if constexpr (std::is_lvalue_reference_v<R>) {
+            hs.push_back(h);
+        } else {
+            hs.push_back(std::move(h));
+        }
+    }
+    if (hs.empty()) {
+        throw std::invalid_argument("eddy: waiting on an empty set of tasks");
+    }
+    for (const H& h : hs) {
+        if (h.state() == nullptr) {
+            throw std::invalid_argument("eddy: waiting on an empty handle");
+        }
+    }
+    return hs;
+}
+
+template <class Rep, class Period>
+std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+    const std::int64_t now = event_loop::now_ns();
+    const std::int64_t ns = saturated_ns(d);
+    return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
+
+} // namespace detail
+
+/// Waits on task handles or futures (asyncio.wait) until `when` holds, and yields which
+/// finished and which did not. Cancels nothing and throws nothing the tasks threw: look at
+/// the done ones (await them, or result()). An lvalue range is shared, an rvalue range moved.
+/// Throws std::invalid_argument for an empty range or an empty handle, cancelled_error if the
+/// awaiting task is cancelled (the waited-on tasks go on).
+template <std::ranges::input_range R>
+requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
+[[nodiscard]] auto wait(R&& handles, return_when when = return_when::all_completed) {
+    using H = std::remove_cvref_t<std::ranges::range_value_t<R>>;
+    return detail::wait_awaitable<H>(detail::collect_handles(std::forward<R>(handles)), when,
+                                     std::nullopt);
+}
+
+/// As above, returning after `timeout` at the latest (with the unfinished ones in `pending`;
+/// no timeout_error, as asyncio.wait).
+template <std::ranges::input_range R, class Rep, class Period>
+requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
+[[nodiscard]] auto wait(R&& handles, std::chrono::duration<Rep, Period> timeout,
+                        return_when when = return_when::all_completed) {
+    using H = std::remove_cvref_t<std::ranges::range_value_t<R>>;
+    return detail::wait_awaitable<H>(detail::collect_handles(std::forward<R>(handles)), when,
+                                     detail::deadline_after(timeout));
+}
+
+/// Handles yielded in the order their tasks finish (asyncio.as_completed). Made by
+/// eddy::as_completed; keep it in a variable (it is immovable: the tasks' waiters point into
+/// it) and call `co_await next()` until empty():
+///
+///     auto finished = eddy::as_completed(std::move(handles));
+///     while (!finished.empty()) {
+///         auto h = co_await finished.next();
+///         use(co_await h); // the result, or its exception rethrown
+///     }
+template <class H> class as_completed_set {
+  public:
+    /// Eddy internal: use eddy::as_completed.
+    as_completed_set(std::vector<H> hs, std::optional<std::int64_t> deadline)
+        : handles_(std::move(hs)), children_(handles_.size()) {
+        order_.reserve(handles_.size());
+        for (std::size_t i = 0; i < handles_.size(); ++i) {
+            child& c = children_[i];
+            c.self = this;
+            c.state = handles_[i].state();
+            if (c.state->done()) {
+                order_.push_back(i);
+            } else {
+                c.wake_ = &on_child;
+                c.state->add_waiter(c);
+            }
+        }
+        if (deadline && order_.size() < handles_.size()) {
+            loop_ = &get_running_loop();
+            timer_.self = this;
+            timer_.deadline_ = *deadline;
+            timer_.fire_ = &on_timer;
+            loop_->add_timer(timer_);
+        }
+    }
+    as_completed_set(as_completed_set&&) = delete;
+    as_completed_set(const as_completed_set&) = delete;
+    as_completed_set& operator=(const as_completed_set&) = delete;
+    ~as_completed_set() {
+        detach();
+        if (consumer_ != nullptr) {
+            std::terminate(); // destroyed while a next() awaits it: unreachable from a frame
+        }
+    }
+
+    /// True once every handle has been yielded, or once the deadline passed and every handle
+    /// that finished before it has been yielded.
+    [[nodiscard]] bool empty() const noexcept {
+        return read_ == order_.size() && (read_ == handles_.size() || expired_);
+    }
+    /// Handles not yielded yet.
+    [[nodiscard]] std::size_t size() const noexcept { return handles_.size() - read_; }
+
+    /// Awaits the next task to finish and yields its handle (moved out of the set). Throws
+    /// eddy::timeout_error once the deadline passed and the tasks finished before it have all
+    /// been yielded (the rest go on running); eddy::invalid_state_error when empty() or when
+    /// another next() is waiting; cancelled_error if the awaiting task is cancelled (the tasks
+    /// go on).
+    [[nodiscard]] auto next() { return next_awaiter{this}; }
+
+  private:
+    struct child : detail::waiter {
+        as_completed_set* self = nullptr;
+        detail::future_base* state = nullptr;
+    };
+    struct deadline_timer : detail::timer_node {
+        as_completed_set* self = nullptr;
+    };
+    struct [[nodiscard]] next_awaiter : detail::suspension {
+        as_completed_set* set_;
+        explicit next_awaiter(as_completed_set* s) noexcept : set_(s) {}
+
+        [[nodiscard]] bool await_ready() const noexcept {
+            return set_->read_ < set_->order_.size() || set_->expired_;
+        }
+        bool await_suspend(std::coroutine_handle<> h) {
+            if (set_->consumer_ != nullptr) {
+                throw invalid_state_error("eddy::as_completed: next() awaited twice at once");
+            }
+            if (set_->read_ == set_->handles_.size()) {
+                throw invalid_state_error("eddy::as_completed: next() on an empty set");
+            }
+            arm(h, &on_cancel);
+            set_->consumer_ = this;
+            deliver_pending_cancel();
+            return true;
+        }
+        H await_resume() {
+            finish_wait();
+            if (set_->read_ < set_->order_.size()) {
+                return std::move(set_->handles_[set_->order_[set_->read_++]]);
+            }
+            if (set_->read_ == set_->handles_.size()) {
+                throw invalid_state_error("eddy::as_completed: next() on an empty set");
+            }
+            throw timeout_error("eddy::as_completed: timed out");
+        }
+        static bool on_cancel(detail::cancel_hook* h, bool abandon) noexcept {
+            (void)abandon;
+            auto* self = static_cast<next_awaiter*>(h);
+            self->set_->consumer_ = nullptr;
+            self->cancelled_ = true;
+            self->wake();
+            return true;
+        }
+    };
+
+    void notify() noexcept {
+        if (consumer_ != nullptr) {
+            std::exchange(consumer_, nullptr)->wake();
+        }
+    }
+    void detach() noexcept {
+        for (child& c : children_) {
+            c.unlink();
+        }
+        if (timer_.armed() && !loop_->remove_timer(timer_)) {
+            std::terminate(); // out of memory: the timer would point into a dead object
+        }
+    }
+    static void on_child(detail::waiter* w) noexcept {
+        auto* c = static_cast<child*>(w);
+        as_completed_set* self = c->self;
+        // Reserved in the constructor: never reallocates.
+        self->order_.push_back(static_cast<std::size_t>(c - self->children_.data()));
+        if (self->order_.size() == self->handles_.size()) {
+            self->detach();
+        }
+        self->notify();
+    }
+    static void on_timer(detail::timer_node* t) noexcept {
+        as_completed_set* self = static_cast<deadline_timer*>(t)->self;
+        self->expired_ = true;
+        self->detach();
+        self->notify();
+    }
+
+    std::vector<H> handles_;
+    std::vector<child> children_;
+    std::vector<std::size_t> order_; // indices in completion order
+    std::size_t read_ = 0;
+    event_loop* loop_ = nullptr;
+    deadline_timer timer_;
+    detail::suspension* consumer_ = nullptr;
+    bool expired_ = false;
+};
+
+/// Yields the task handles (or futures) of `handles` in the order they finish
+/// (asyncio.as_completed); see as_completed_set. Those already finished come first, in the
+/// range's order. An lvalue range is shared, an rvalue range moved. Throws
+/// std::invalid_argument for an empty range or an empty handle.
+template <std::ranges::input_range R>
+requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
+[[nodiscard]] auto as_completed(R&& handles) {
+    using H = std::remove_cvref_t<std::ranges::range_value_t<R>>;
+    return as_completed_set<H>(detail::collect_handles(std::forward<R>(handles)), std::nullopt);
+}
+
+/// As above, with a deadline `timeout` from now: next() throws eddy::timeout_error once it has
+/// passed. Throws eddy::loop_error outside a running loop.
+template <std::ranges::input_range R, class Rep, class Period>
+requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
+[[nodiscard]] auto as_completed(R&& handles, std::chrono::duration<Rep, Period> timeout) {
+    using H = std::remove_cvref_t<std::ranges::range_value_t<R>>;
+    return as_completed_set<H>(detail::collect_handles(std::forward<R>(handles)),
+                               detail::deadline_after(timeout));
+}
+
+} // namespace eddy
