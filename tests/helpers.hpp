@@ -99,6 +99,12 @@ struct pipe_pair {
     }
 };
 
+/// A task that sleeps `d`, then returns `v`.
+inline eddy::task<int> after(std::chrono::milliseconds d, int v) {
+    co_await eddy::sleep(d);
+    co_return v;
+}
+
 /// Kernel operations in flight on the running loop's reactor.
 inline std::uint64_t in_flight() {
     return eddy::get_running_loop().io().in_flight();

@@ -5,13 +5,10 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using eddy_test::after;
 using eddy_test::tracked;
 
 namespace {
-eddy::task<int> after(std::chrono::milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
 eddy::task<int> fail_after(std::chrono::milliseconds d) {
     co_await eddy::sleep(d);
     throw std::runtime_error("task failed");
@@ -454,5 +451,38 @@ TEST_CASE("a cancellation that arrives after the awaiter was woken by a refusing
         CHECK_THROWS_AS(co_await a, eddy::cancelled_error);
         CHECK(got == 42);
         CHECK_FALSE(finished_normally);
+    }());
+}
+
+TEST_CASE("a cancellation during a task's async cleanup interrupts the cleanup's await",
+          "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        int phase = 0;
+        auto w = eddy::create_task([&]() -> eddy::task<> {
+            bool first = false;
+            try {
+                co_await eddy::sleep(1h);
+            } catch (const eddy::cancelled_error&) {
+                first = true;
+            }
+            REQUIRE(first);
+            phase = 1;
+            co_await eddy::sleep(1h); // cleanup that a second cancel must interrupt
+            phase = 2;
+        });
+        co_await eddy::sleep(1ms);
+        w.cancel();
+        co_await eddy::sleep(1ms);
+        CHECK(phase == 1);
+        CHECK(w.cancelling() == 1);
+        w.cancel("again");
+        try {
+            co_await w;
+            FAIL("the cleanup was cancelled");
+        } catch (const eddy::cancelled_error& e) {
+            CHECK(std::string(e.what()) == "again");
+        }
+        CHECK(phase == 1);
+        CHECK(w.cancelling() == 2);
     }());
 }

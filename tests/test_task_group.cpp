@@ -7,12 +7,9 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using eddy_test::after;
 
 namespace {
-eddy::task<int> after(std::chrono::milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
 eddy::task<> fail_after(std::chrono::milliseconds d, std::string what) {
     co_await eddy::sleep(d);
     throw std::runtime_error(what);

@@ -6,16 +6,10 @@
 #include <optional>
 
 using namespace std::chrono_literals;
+using eddy_test::after;
 using eddy_test::in_flight;
 using eddy_test::ms_since;
 using eddy_test::pipe_pair;
-
-namespace {
-eddy::task<int> after(std::chrono::milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
-} // namespace
 
 TEST_CASE("wait_for yields the value of work that finishes in time", "[timeout]") {
     const int v = eddy::run(

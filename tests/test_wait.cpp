@@ -5,12 +5,9 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using eddy_test::after;
 
 namespace {
-eddy::task<int> after(std::chrono::milliseconds d, int v) {
-    co_await eddy::sleep(d);
-    co_return v;
-}
 eddy::task<int> fail_after(std::chrono::milliseconds d) {
     co_await eddy::sleep(d);
     throw std::runtime_error("failed");
@@ -184,5 +181,32 @@ TEST_CASE("wait and as_completed accept futures", "[wait]") {
             got.push_back(f.result());
         }
         CHECK(got == std::vector<int>{8, 7}); // both done already: the range's order
+    }());
+}
+
+TEST_CASE("a task waiting on next() of an as_completed set that another task destroyed gets "
+          "invalid_state_error",
+          "[wait]") {
+    eddy::run([]() -> eddy::task<> {
+        auto hs = spawn({10000});
+        eddy::task_handle<void> consumer;
+        bool got_error = false;
+        {
+            auto owner = eddy::create_task([&]() -> eddy::task<> {
+                auto finished = eddy::as_completed(hs);
+                consumer = eddy::create_task([&]() -> eddy::task<> {
+                    try {
+                        (void)co_await finished.next();
+                    } catch (const eddy::invalid_state_error&) {
+                        got_error = true;
+                    }
+                });
+                co_await eddy::sleep(2ms); // the consumer starts waiting; then the set dies
+            });
+            co_await owner;
+        }
+        co_await consumer;
+        CHECK(got_error);
+        hs[0].cancel();
     }());
 }

@@ -290,13 +290,7 @@ requires std::invocable<F&, task_group&> &&
         co_await detail::group_join{group};
     }
     detail::group_access::finish(group);
-    if constexpr (std::is_void_v<R>) {
-        co_return;
-    } else if constexpr (std::is_reference_v<R>) {
-        co_return result.get();
-    } else {
-        co_return std::move(result.get());
-    }
+    co_return detail::take_result(result);
 }
 
 } // namespace eddy

@@ -100,13 +100,7 @@ class timeout_scope {
             throw;
         }
         leave(false);
-        if constexpr (std::is_void_v<R>) {
-            co_return;
-        } else if constexpr (std::is_reference_v<R>) {
-            co_return result.get();
-        } else {
-            co_return std::move(result.get());
-        }
+        co_return detail::take_result(result);
     }
 
   private:

@@ -14,6 +14,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <ranges>
 #include <stdexcept>
@@ -339,7 +340,10 @@ template <class H> class as_completed_set {
     ~as_completed_set() {
         detach();
         if (consumer_ != nullptr) {
-            std::terminate(); // destroyed while a next() awaits it: unreachable from a frame
+            // Destroyed (with the frame that owned it) while another task awaits next(): that
+            // task gets invalid_state_error rather than a dangling set.
+            consumer_->set_ = nullptr;
+            std::exchange(consumer_, nullptr)->wake();
         }
     }
 
@@ -354,8 +358,8 @@ template <class H> class as_completed_set {
     /// Awaits the next task to finish and yields its handle (moved out of the set). Throws
     /// eddy::timeout_error once the deadline passed and the tasks finished before it have all
     /// been yielded (the rest go on running); eddy::invalid_state_error when empty() or when
-    /// another next() is waiting; cancelled_error if the awaiting task is cancelled (the tasks
-    /// go on).
+    /// another next() is waiting or the set is destroyed while it waits; cancelled_error if the
+    /// awaiting task is cancelled (the tasks go on).
     [[nodiscard]] auto next() { return next_awaiter{this}; }
 
   private:
@@ -387,6 +391,10 @@ template <class H> class as_completed_set {
         }
         H await_resume() {
             finish_wait();
+            if (set_ == nullptr) {
+                throw invalid_state_error("eddy::as_completed: the set was destroyed while "
+                                          "next() waited");
+            }
             if (set_->read_ < set_->order_.size()) {
                 return std::move(set_->handles_[set_->order_[set_->read_++]]);
             }
@@ -441,7 +449,7 @@ template <class H> class as_completed_set {
     std::size_t read_ = 0;
     event_loop* loop_ = nullptr;
     deadline_timer timer_;
-    detail::suspension* consumer_ = nullptr;
+    next_awaiter* consumer_ = nullptr;
     bool expired_ = false;
 };
 

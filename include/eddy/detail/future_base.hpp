@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace eddy::detail {
 
@@ -186,5 +188,15 @@ template <> class result_slot<void> {
   public:
     void get() noexcept {}
 };
+
+/// What a coroutine that stored its result in `s` hands to co_return: the value as an rvalue
+/// (moved out), the reference, or nothing for void.
+template <class T> decltype(auto) take_result(result_slot<T>& s) noexcept {
+    if constexpr (std::is_void_v<T> || std::is_reference_v<T>) {
+        return s.get();
+    } else {
+        return std::move(s.get());
+    }
+}
 
 } // namespace eddy::detail
