@@ -10,10 +10,12 @@
 #include "common.hpp"
 
 #include <asio.hpp>
+#include <asio/experimental/channel.hpp>
 #include <asio/redirect_error.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <thread>
@@ -197,6 +199,43 @@ void bm_w3_timers(benchmark::State& state) {
     run_asio([&state] { return w3_timers(state); });
 }
 
+// ---------------------------------------------------------------- Q1: channel ping-pong
+// Asio's nearest equivalent of a task queue: experimental::channel (capacity 1 each way).
+using int_channel = asio::experimental::channel<void(asio::error_code, int)>;
+
+awaitable<void> echo(int_channel& ping, int_channel& pong) {
+    while (true) {
+        const int v = co_await ping.async_receive(use_awaitable);
+        co_await pong.async_send(asio::error_code{}, v, use_awaitable);
+    }
+}
+
+awaitable<void> q1_ping_pong(benchmark::State& state) {
+    auto ex = co_await asio::this_coro::executor;
+    int_channel ping(ex, 1);
+    int_channel pong(ex, 1);
+    asio::co_spawn(ex, echo(ping, pong), [](std::exception_ptr) {}); // ends when closed
+    std::int64_t sum = 0;
+    for (int i = 0; i < 1000; ++i) {
+        co_await ping.async_send(asio::error_code{}, i, use_awaitable);
+        sum += co_await pong.async_receive(use_awaitable);
+    }
+    const alloc_scope allocs;
+    int i = 0;
+    for (auto _ : state) {
+        co_await ping.async_send(asio::error_code{}, i++, use_awaitable);
+        sum += co_await pong.async_receive(use_awaitable);
+    }
+    allocs.report(state, 1);
+    benchmark::DoNotOptimize(sum);
+    ping.close();
+    pong.close();
+}
+
+void bm_q1_ping_pong(benchmark::State& state) {
+    run_asio([&state] { return q1_ping_pong(state); });
+}
+
 } // namespace
 
 void register_asio(workload w, const char* backend) {
@@ -222,6 +261,10 @@ void register_asio(workload w, const char* backend) {
             ->UseRealTime()
             ->Iterations(1)
             ->Unit(benchmark::kMillisecond);
+        break;
+    case workload::q1_ping_pong:
+        benchmark::RegisterBenchmark(("Q1_queue_ping_pong" + tag).c_str(), bm_q1_ping_pong)
+            ->UseRealTime();
         break;
     }
 }

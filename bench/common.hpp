@@ -108,7 +108,7 @@ struct sleeper_probe {
 };
 
 // Registration hooks, one per contender. Each registers its variant of workload `w`.
-enum class workload { w1_create_await, w1_gather, w2_sleep, w3_timers };
+enum class workload { w1_create_await, w1_gather, w2_sleep, w3_timers, q1_ping_pong };
 void register_eddy(workload w);
 void register_asio(workload w, const char* backend);
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -160,6 +161,42 @@ void bm_w3_timers(benchmark::State& state) {
     eddy::run(w3_timers(state));
 }
 
+// ---------------------------------------------------------------- Q1: queue ping-pong
+// One round trip: put a value on `ping`, an echo task gets it and puts it on `pong`, get it
+// back. Two hand-offs and two task switches through the ready queue per iteration.
+eddy::task<void> q1_ping_pong(benchmark::State& state) {
+    eddy::queue<int> ping;
+    eddy::queue<int> pong;
+    auto echo = eddy::create_task([&]() -> eddy::task<> {
+        while (true) {
+            const int v = co_await ping.get();
+            co_await pong.put(v);
+        }
+    });
+    std::int64_t sum = 0;
+    for (int i = 0; i < 1000; ++i) {
+        co_await ping.put(i);
+        sum += co_await pong.get();
+    }
+    const alloc_scope allocs;
+    int i = 0;
+    for (auto _ : state) {
+        co_await ping.put(i++);
+        sum += co_await pong.get();
+    }
+    expect_zero_allocs(state, allocs.report(state, 1));
+    benchmark::DoNotOptimize(sum);
+    echo.cancel();
+    try {
+        co_await echo;
+    } catch (const eddy::cancelled_error&) {
+    }
+}
+
+void bm_q1_ping_pong(benchmark::State& state) {
+    eddy::run(q1_ping_pong(state));
+}
+
 } // namespace
 
 void register_eddy(workload w) {
@@ -183,6 +220,9 @@ void register_eddy(workload w) {
             ->UseRealTime()
             ->Iterations(1)
             ->Unit(benchmark::kMillisecond);
+        break;
+    case workload::q1_ping_pong:
+        benchmark::RegisterBenchmark("Q1_queue_ping_pong/eddy", bm_q1_ping_pong)->UseRealTime();
         break;
     }
 }

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     }
     using bench::workload;
     for (const workload w : {workload::w1_create_await, workload::w1_gather, workload::w2_sleep,
-                             workload::w3_timers}) {
+                             workload::w3_timers, workload::q1_ping_pong}) {
 #ifdef EDDY_BENCH_HAS_EDDY
         bench::register_eddy(w);
 #endif

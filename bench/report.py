@@ -13,7 +13,8 @@ import statistics
 import sys
 
 # Asio's times measured earlier on the reference VM (ns), against which eddy's targets were set.
-ASIO_REFERENCE = {"W1_create_await": 420.0, "W2_sleepers": 143e6, "W3_timers": 3.6e9}
+ASIO_REFERENCE = {"W1_create_await": 420.0, "W2_sleepers": 143e6, "W3_timers": 3.6e9,
+                  "Q1_queue_ping_pong": 700.0}
 
 # workload -> (title, how to display its time, target for eddy in ns or None)
 #   display: (label, ns divisor, digits, items per iteration)
@@ -22,6 +23,8 @@ WORKLOADS = {
     "W1_gather_10k": ("W1 gather of 10,000 trivial tasks", ("ns/task", 1.0, 0, 10_000), None),
     "W2_sleepers": ("W2 100,000 concurrent sleep(10 ms), gathered", ("ms total", 1e6, 1, 1), 40e6),
     "W3_timers": ("W3 1,000,000 random timers within 1 s", ("s total", 1e9, 3, 1), 1.3e9),
+    "Q1_queue_ping_pong": ("Q1 ping-pong through two queues, per round trip",
+                           ("ns/round trip", 1.0, 0, 1), 60.0),
 }
 QUICK_TITLES = {
     "W2_sleepers": "W2 1,000 concurrent sleep(10 ms), gathered (quick mode)",
@@ -222,6 +225,10 @@ def main():
                "uniform in [0, 1 s) from a seeded `std::mt19937` (same offsets for every "
                "contender); total time of one round, so 1 s of it is the deadline spread. Asio: a "
                "coroutine per timer with its own `steady_timer`.")
+    out.append("- **Q1**: one round trip = `co_await ping.put(i)`, an echo task gets it and "
+               "`co_await pong.put(v)`, then `co_await pong.get()`: two hand-offs and two task "
+               "switches. Asio: `experimental::channel<void(error_code, int)>` of capacity 1 each "
+               "way, `async_send` / `async_receive` with `use_awaitable`.")
     out.append("- Each benchmark run is one `eddy::run` / one `asio::io_context(1)`; Google "
                "Benchmark's loop runs inside the main coroutine. W2/W3 run one round per "
                "repetition (`Iterations(1)`) after an untimed warm-up round (W3's warm-up squeezes "

@@ -200,6 +200,11 @@ template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::stri
         throw invalid_state_error("eddy::create_task: the task is empty or already started");
     }
     auto* state = new detail::task_state<T>(std::move(t));
+    // A created task starts with its creator's context (asyncio copies it; sharing until one
+    // of them writes is the same thing, see context_data).
+    detail::task_base* creator = loop.current_task();
+    state->context_ =
+        detail::context_share(creator != nullptr ? creator->context_ : detail::root_context_);
     state->add_ref(); // one reference for the running coroutine, one for the handle
     task_handle<T> handle(state);
     state->start(loop, name);

@@ -1,15 +1,23 @@
 // eddy — asyncio's model for C++20 on io_uring. The umbrella header: include this.
 #pragma once
 
+#include "eddy/async_generator.hpp"
+#include "eddy/barrier.hpp"
 #include "eddy/callbacks.hpp"
 #include "eddy/concepts.hpp"
+#include "eddy/condition.hpp"
+#include "eddy/context_var.hpp"
 #include "eddy/create_task.hpp"
 #include "eddy/errors.hpp"
+#include "eddy/event.hpp"
 #include "eddy/future.hpp"
 #include "eddy/gather.hpp"
 #include "eddy/io.hpp"
+#include "eddy/lock.hpp"
 #include "eddy/loop.hpp"
+#include "eddy/queue.hpp"
 #include "eddy/run.hpp"
+#include "eddy/semaphore.hpp"
 #include "eddy/shield.hpp"
 #include "eddy/sleep.hpp"
 #include "eddy/task.hpp"
@@ -34,4 +42,16 @@ static_assert(
     awaitable<decltype(as_completed(std::declval<std::vector<task_handle<int>>>()).next())>);
 static_assert(awaitable<detail::group_join>);
 static_assert(awaitable<detail::wait_states>);
+static_assert(awaitable<decltype(std::declval<event&>().wait())>);
+static_assert(
+    std::is_same_v<await_result_t<decltype(std::declval<lock&>().acquire())>, lock_guard>);
+static_assert(awaitable<decltype(std::declval<semaphore&>().acquire())>);
+static_assert(awaitable<decltype(std::declval<condition&>().wait())>);
+static_assert(
+    std::is_same_v<await_result_t<decltype(std::declval<barrier&>().wait())>, std::size_t>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<queue<int>&>().get())>, int>);
+static_assert(awaitable<decltype(std::declval<queue<int>&>().put(1))>);
+static_assert(awaitable<decltype(std::declval<queue<int>&>().join())>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<async_generator<int>&>().next())>,
+                             std::optional<int>>);
 } // namespace eddy

@@ -98,4 +98,31 @@ class exception_group : public std::exception {
     std::string message_;
 };
 
+/// A barrier was broken (abort) or reset while, or before, a task waited on it
+/// (asyncio.BrokenBarrierError).
+class broken_barrier_error : public std::runtime_error {
+  public:
+    broken_barrier_error() : std::runtime_error("eddy: the barrier is broken") {}
+    using std::runtime_error::runtime_error;
+};
+
+/// get_nowait() on an empty queue (asyncio.QueueEmpty).
+class queue_empty : public std::runtime_error {
+  public:
+    queue_empty() : std::runtime_error("eddy: the queue is empty") {}
+};
+
+/// put_nowait() on a full queue (asyncio.QueueFull).
+class queue_full : public std::runtime_error {
+  public:
+    queue_full() : std::runtime_error("eddy: the queue is full") {}
+};
+
+/// A put on a queue that was shut down, or a get on one that was shut down and is empty (or
+/// shut down immediately) (asyncio.QueueShutDown, Python 3.13).
+class queue_shutdown : public std::runtime_error {
+  public:
+    queue_shutdown() : std::runtime_error("eddy: the queue is shut down") {}
+};
+
 } // namespace eddy

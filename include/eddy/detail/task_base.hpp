@@ -1,6 +1,7 @@
 // eddy — what the loop knows of a scheduled task: cancellation state and its place in the loop.
 #pragma once
 
+#include "eddy/detail/context.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/future_base.hpp"
 #include "eddy/detail/list.hpp"
@@ -105,6 +106,14 @@ class task_base : public future_base {
     };
     link loop_link_;
     bool shutdown_cancelled_ = false;
+
+    /// The task's context-variable values (null: none set; see context_var). Owned: one
+    /// reference, released with the task.
+    context_data* context_ = nullptr;
+    task_base() = default;
+    task_base(const task_base&) = delete;
+    task_base& operator=(const task_base&) = delete;
+    ~task_base() override { context_release(context_); }
 
   protected:
     [[nodiscard]] std::string describe() const override {

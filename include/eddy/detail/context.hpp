@@ -1,0 +1,59 @@
+// eddy — the task-local context behind context_var: an immutable-by-sharing map of values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace eddy::detail {
+
+/// The values of the context variables set in one context (Python's contextvars.Context).
+/// Shared by reference counting between a task and the tasks it creates, and copied on the
+/// first write by one of them (copy-on-write), so a created task sees its creator's values as
+/// they were when it was created, and neither sees the other's later writes.
+struct context_data { // plain new: rare, and the root one may outlive the thread's frame pool
+    struct entry {
+        std::uint64_t var = 0;
+        std::shared_ptr<const void> value; // values are immutable; entries share them
+    };
+    std::uint32_t refs = 1;
+    std::vector<entry> entries;
+
+    [[nodiscard]] const entry* find(std::uint64_t var) const noexcept {
+        for (const entry& e : entries) {
+            if (e.var == var) {
+                return &e;
+            }
+        }
+        return nullptr;
+    }
+};
+
+inline context_data* context_share(context_data* c) noexcept {
+    if (c != nullptr) {
+        ++c->refs;
+    }
+    return c;
+}
+inline void context_release(context_data* c) noexcept {
+    if (c != nullptr && --c->refs == 0) {
+        delete c;
+    }
+}
+
+/// The context of code running outside any task on this thread (before eddy::run, in
+/// callbacks). eddy::run's main task starts with a copy of it, as asyncio.run copies the
+/// current context.
+inline thread_local context_data* root_context_ = nullptr;
+
+/// Releases the thread's root context at thread exit.
+struct root_context_guard {
+    ~root_context_guard() {
+        context_release(root_context_);
+        root_context_ = nullptr;
+    }
+};
+inline thread_local root_context_guard root_context_guard_;
+
+} // namespace eddy::detail

@@ -1,0 +1,281 @@
+// eddy — queue, lifo_queue, priority_queue: producer/consumer queues for tasks (asyncio.Queue).
+#pragma once
+
+#include "eddy/detail/list.hpp"
+#include "eddy/detail/parked.hpp"
+#include "eddy/detail/ring.hpp"
+#include "eddy/errors.hpp"
+
+#include <algorithm>
+#include <coroutine>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace eddy {
+namespace detail {
+
+template <class T> struct fifo_store {
+    ring<T> items;
+    void push(T&& v) { items.push_back(std::move(v)); }
+    T pop() { return items.pop_front(); }
+    [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
+    void clear() noexcept { items.clear(); }
+};
+
+template <class T> struct lifo_store {
+    ring<T> items;
+    void push(T&& v) { items.push_back(std::move(v)); }
+    T pop() { return items.pop_back(); }
+    [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
+    void clear() noexcept { items.clear(); }
+};
+
+/// A binary heap whose first element is the smallest under Compare (Python's heapq order).
+template <class T, class Compare> struct heap_store {
+    std::vector<T> items;
+    Compare less;
+    void push(T&& v) {
+        items.push_back(std::move(v));
+        std::push_heap(items.begin(), items.end(), greater());
+    }
+    T pop() {
+        std::pop_heap(items.begin(), items.end(), greater());
+        T v(std::move(items.back()));
+        items.pop_back();
+        return v;
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
+    void clear() noexcept { items.clear(); }
+
+  private:
+    [[nodiscard]] auto greater() const {
+        return [this](const T& a, const T& b) { return less(b, a); };
+    }
+};
+
+} // namespace detail
+
+/// A queue for passing values between the tasks of one loop (asyncio.Queue and its LIFO and
+/// priority variants, with Python 3.13's shutdown). `Store` decides the order.
+///
+/// - `maxsize` 0 means unbounded; otherwise put() waits while the queue is full.
+/// - Getters and putters are served first in, first out. A value goes straight to a waiting
+///   getter, and a waiting putter's value goes in as soon as there is room: nothing can
+///   overtake a waiter.
+/// - A task cancelled while waiting takes nothing with it: a getter gets no item (none is
+///   lost), a putter's value is not put. A waiter that was already served when the
+///   cancellation came keeps what it got; the cancellation lands at its next await.
+/// - Move-only element types work. Nothing is allocated per wait; the store grows by doubling
+///   and never shrinks.
+///
+/// Not thread-safe; immovable; destroying it while tasks wait wakes them with
+/// eddy::invalid_state_error.
+template <class T, class Store> class basic_queue {
+  public:
+    using value_type = T;
+
+    /// A queue holding at most `maxsize` items (0: no limit).
+    explicit basic_queue(std::size_t maxsize = 0) noexcept : maxsize_(maxsize) {}
+    basic_queue(const basic_queue&) = delete;
+    basic_queue& operator=(const basic_queue&) = delete;
+    ~basic_queue() {
+        detail::orphan_all(getters_);
+        detail::orphan_all(putters_);
+        detail::orphan_all(joiners_);
+    }
+
+    /// Items in the queue.
+    [[nodiscard]] std::size_t size() const noexcept { return store_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return store_.size() == 0; }
+    /// True when maxsize is set and reached.
+    [[nodiscard]] bool full() const noexcept { return maxsize_ != 0 && store_.size() >= maxsize_; }
+    [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
+    /// True after shutdown().
+    [[nodiscard]] bool is_shutdown() const noexcept { return shutdown_; }
+
+    /// Puts `item`, waiting while the queue is full. Throws eddy::queue_shutdown if the queue
+    /// is or becomes shut down before the item went in, cancelled_error if the task is
+    /// cancelled while waiting (the item is then not in the queue).
+    [[nodiscard]] auto put(T item) noexcept(std::is_nothrow_move_constructible_v<T>) {
+        return putter{this, std::move(item)};
+    }
+
+    /// Puts `item` without waiting. Throws eddy::queue_full, eddy::queue_shutdown.
+    void put_nowait(T item) {
+        if (shutdown_) {
+            throw queue_shutdown();
+        }
+        if (full()) {
+            throw queue_full();
+        }
+        push(std::move(item));
+    }
+
+    /// Takes the next item, waiting while the queue is empty. Throws eddy::queue_shutdown when
+    /// the queue is shut down and empty (at once for shutdown(true)), cancelled_error if the
+    /// task is cancelled while waiting (it then took nothing).
+    [[nodiscard]] auto get() noexcept { return getter{this}; }
+
+    /// Takes the next item without waiting. Throws eddy::queue_empty, or eddy::queue_shutdown
+    /// when shut down and empty.
+    T get_nowait() {
+        if (store_.size() == 0) {
+            if (shutdown_) {
+                throw queue_shutdown();
+            }
+            throw queue_empty();
+        }
+        return take();
+    }
+
+    /// Marks one item taken earlier as processed (for join()). Throws
+    /// eddy::invalid_state_error when called more often than items were put (asyncio's
+    /// ValueError).
+    void task_done() {
+        if (unfinished_ == 0) {
+            throw invalid_state_error("eddy::queue::task_done called too many times");
+        }
+        if (--unfinished_ == 0) {
+            wake_joiners();
+        }
+    }
+
+    /// Items put and not yet marked done.
+    [[nodiscard]] std::size_t unfinished_tasks() const noexcept { return unfinished_; }
+
+    /// Waits until every item put has been marked done with task_done().
+    [[nodiscard]] auto join() noexcept { return joiner{this}; }
+
+    /// Shuts the queue down (Python 3.13): put() throws eddy::queue_shutdown from now on,
+    /// blocked putters too; get() still returns what is left, then throws. With `immediate`,
+    /// what is left is dropped (and counted as done for join()), and blocked getters throw at
+    /// once.
+    void shutdown(bool immediate = false) noexcept {
+        shutdown_ = true;
+        if (immediate) {
+            while (store_.size() != 0) {
+                (void)store_.pop();
+                if (unfinished_ > 0 && --unfinished_ == 0) {
+                    wake_joiners();
+                }
+            }
+        }
+        while (auto* g = detail::first_waiter<getter>(getters_)) {
+            g->shut_ = true; // it throws queue_shutdown without touching the queue again
+            g->grant();
+        }
+        while (auto* p = detail::first_waiter<putter>(putters_)) {
+            p->refused_ = true;
+            p->grant();
+        }
+    }
+
+  private:
+    struct [[nodiscard]] getter : detail::parked {
+        basic_queue* q_;
+        std::optional<T> item_;
+        bool shut_ = false;
+        explicit getter(basic_queue* q) noexcept : q_(q) {}
+        [[nodiscard]] bool await_ready() const noexcept {
+            return q_->store_.size() != 0 || q_->shutdown_;
+        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->getters_); }
+        T await_resume() {
+            resume();
+            if (item_) {
+                return std::move(*item_);
+            }
+            if (shut_) {
+                throw queue_shutdown(); // granted by shutdown(): the queue may be gone by now
+            }
+            if (q_->store_.size() != 0) {
+                return q_->take();
+            }
+            throw queue_shutdown();
+        }
+    };
+
+    struct [[nodiscard]] putter : detail::parked {
+        basic_queue* q_;
+        T item_;
+        bool refused_ = false;
+        putter(basic_queue* q, T&& item) noexcept(std::is_nothrow_move_constructible_v<T>)
+            : q_(q), item_(std::move(item)) {}
+        [[nodiscard]] bool await_ready() {
+            if (q_->shutdown_) {
+                refused_ = true;
+                return true;
+            }
+            if (q_->full()) {
+                return false;
+            }
+            q_->push(std::move(item_));
+            return true;
+        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->putters_); }
+        void await_resume() {
+            resume();
+            if (refused_) {
+                throw queue_shutdown();
+            }
+        }
+    };
+
+    struct [[nodiscard]] joiner : detail::parked {
+        basic_queue* q_;
+        explicit joiner(basic_queue* q) noexcept : q_(q) {}
+        [[nodiscard]] bool await_ready() const noexcept { return q_->unfinished_ == 0; }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->joiners_); }
+        void await_resume() { resume(); }
+    };
+
+    /// An item goes in: to the first waiting getter, else into the store.
+    void push(T&& item) {
+        if (auto* g = detail::first_waiter<getter>(getters_)) {
+            g->item_.emplace(std::move(item));
+            g->grant();
+        } else {
+            store_.push(std::move(item));
+        }
+        ++unfinished_;
+    }
+
+    /// An item comes out; the first waiting putter's item takes the freed room.
+    T take() {
+        T v = store_.pop();
+        if (auto* p = detail::first_waiter<putter>(putters_)) {
+            store_.push(std::move(p->item_));
+            ++unfinished_;
+            p->grant();
+        }
+        return v;
+    }
+
+    void wake_joiners() noexcept {
+        while (detail::parked* j = detail::first_waiter(joiners_)) {
+            j->grant();
+        }
+    }
+
+    Store store_;
+    std::size_t maxsize_;
+    std::size_t unfinished_ = 0;
+    bool shutdown_ = false;
+    detail::intrusive_list getters_;
+    detail::intrusive_list putters_;
+    detail::intrusive_list joiners_;
+};
+
+/// First in, first out (asyncio.Queue).
+template <class T> using queue = basic_queue<T, detail::fifo_store<T>>;
+/// Last in, first out (asyncio.LifoQueue).
+template <class T> using lifo_queue = basic_queue<T, detail::lifo_store<T>>;
+/// Smallest first under `Compare` (asyncio.PriorityQueue, which uses heapq: the lowest entry
+/// comes out first). Equal entries come out in no particular order.
+template <class T, class Compare = std::less<T>>
+using priority_queue = basic_queue<T, detail::heap_store<T, Compare>>;
+
+} // namespace eddy

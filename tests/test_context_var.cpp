@@ -1,0 +1,93 @@
+// context_var: task-local values, copied into created tasks, reset with tokens.
+#include "helpers.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+eddy::context_var<std::string> user("user");
+eddy::context_var<int> depth("depth", 0);
+} // namespace
+
+TEST_CASE("each task sees its own value across awaits", "[context_var]") {
+    std::vector<std::string> seen;
+    eddy::run([&]() -> eddy::task<> {
+        auto request = [&](std::string name) -> eddy::task<> {
+            user.set(name);
+            co_await eddy::sleep(1ms); // the other request runs and sets its own value
+            seen.push_back(name + ":" + user.get());
+        };
+        auto a = request("Alice");
+        auto b = request("Bob");
+        co_await eddy::gather(std::move(a), std::move(b));
+    }());
+    CHECK(seen == std::vector<std::string>{"Alice:Alice", "Bob:Bob"});
+}
+
+TEST_CASE("a created task starts with its creator's values; later writes stay on their side",
+          "[context_var]") {
+    eddy::run([]() -> eddy::task<> {
+        user.set("parent");
+        std::string child_saw_first;
+        std::string child_saw_later;
+        auto child = eddy::create_task([&]() -> eddy::task<> {
+            child_saw_first = user.get();
+            user.set("child");
+            co_await eddy::sleep(2ms);
+            child_saw_later = user.get();
+        });
+        user.set("parent again"); // after the child was created: it does not see this
+        co_await eddy::sleep(1ms);
+        CHECK(user.get() == "parent again"); // the child's set is not seen here
+        co_await child;
+        CHECK(child_saw_first == "parent");
+        CHECK(child_saw_later == "child");
+    }());
+}
+
+TEST_CASE("a lazily awaited coroutine shares the awaiting task's values", "[context_var]") {
+    eddy::run([]() -> eddy::task<> {
+        auto inner = []() -> eddy::task<> {
+            user.set("set inside");
+            co_return;
+        };
+        co_await inner();
+        CHECK(user.get() == "set inside");
+    }());
+}
+
+TEST_CASE("reset restores the previous value; a token works once", "[context_var]") {
+    eddy::run([]() -> eddy::task<> {
+        CHECK(depth.get() == 0); // the default
+        auto t1 = depth.set(1);
+        CHECK(t1.old_value() == nullptr);
+        auto t2 = depth.set(2);
+        REQUIRE(t2.old_value() != nullptr);
+        CHECK(*t2.old_value() == 1);
+        depth.reset(t2);
+        CHECK(depth.get() == 1);
+        CHECK_THROWS_AS(depth.reset(t2), eddy::invalid_state_error);
+        depth.reset(t1);
+        CHECK(depth.get() == 0);
+        co_return;
+    }());
+}
+
+TEST_CASE("a variable without value or default throws on get", "[context_var]") {
+    eddy::context_var<int> unset("unset");
+    eddy::run([&]() -> eddy::task<> {
+        CHECK_THROWS_AS((void)unset.get(), std::out_of_range);
+        CHECK(unset.get_or(9) == 9);
+        co_return;
+    }());
+}
+
+TEST_CASE("eddy::run's main task starts from the thread's values", "[context_var]") {
+    auto token = user.set("outside");
+    const std::string seen = eddy::run([]() -> eddy::task<std::string> { co_return user.get(); }());
+    CHECK(seen == "outside");
+    user.reset(token);
+}

@@ -1,0 +1,101 @@
+// lock: mutual exclusion, FIFO hand-over, nothing lost to cancellation.
+#include "helpers.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("a lock keeps critical sections that await from interleaving", "[lock]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lock lk;
+        int inside = 0;
+        int max_inside = 0;
+        std::vector<int> order;
+        std::vector<eddy::task_handle<void>> hs;
+        for (int i = 0; i < 5; ++i) {
+            hs.push_back(eddy::create_task([&, i]() -> eddy::task<> {
+                auto guard = co_await lk.acquire();
+                ++inside;
+                max_inside = std::max(max_inside, inside);
+                order.push_back(i);
+                co_await eddy::sleep(1ms); // hold the lock across an await
+                --inside;
+            }));
+        }
+        co_await eddy::gather(hs);
+        CHECK(max_inside == 1);
+        CHECK(order == std::vector<int>{0, 1, 2, 3, 4}); // FIFO
+        CHECK_FALSE(lk.locked());
+    }());
+}
+
+TEST_CASE("releasing a lock nobody holds is an invalid_state_error; try_acquire", "[lock]") {
+    eddy::lock lk;
+    CHECK_THROWS_AS(lk.release(), eddy::invalid_state_error);
+    CHECK(lk.try_acquire());
+    CHECK_FALSE(lk.try_acquire());
+    CHECK(lk.locked());
+    lk.release();
+    CHECK_FALSE(lk.locked());
+}
+
+TEST_CASE("a task cancelled while waiting for a lock takes nothing; the next waiter gets it",
+          "[lock][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lock lk;
+        auto held = co_await lk.acquire();
+        bool second_got_it = false;
+        auto first = eddy::create_task([&]() -> eddy::task<> { auto g = co_await lk.acquire(); });
+        auto second = eddy::create_task([&]() -> eddy::task<> {
+            auto g = co_await lk.acquire();
+            second_got_it = true;
+        });
+        co_await eddy::sleep(1ms);
+        first.cancel();
+        CHECK_THROWS_AS(co_await first, eddy::cancelled_error);
+        held.unlock();
+        co_await second;
+        CHECK(second_got_it);
+        CHECK_FALSE(lk.locked());
+    }());
+}
+
+TEST_CASE("a waiter handed the lock and cancelled before it resumes keeps it, then releases it",
+          "[lock][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lock lk;
+        auto held = co_await lk.acquire();
+        bool got = false;
+        auto waiter = eddy::create_task([&]() -> eddy::task<> {
+            auto g = co_await lk.acquire();
+            got = true;
+            co_await eddy::sleep(1h); // the cancellation lands here; the guard releases
+        });
+        co_await eddy::sleep(1ms);
+        held.unlock(); // hands the lock to the waiter (woken, not yet resumed)
+        waiter.cancel();
+        CHECK_THROWS_AS(co_await waiter, eddy::cancelled_error);
+        CHECK(got);
+        CHECK_FALSE(lk.locked()); // not lost: released by the guard
+    }());
+}
+
+TEST_CASE("lock::with releases the lock however the body ends", "[lock]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lock lk;
+        const int v = co_await lk.with([&]() -> eddy::task<int> {
+            CHECK(lk.locked());
+            co_return 3;
+        });
+        CHECK(v == 3);
+        CHECK_FALSE(lk.locked());
+        CHECK_THROWS_AS(co_await lk.with([]() -> eddy::task<> {
+            co_await eddy::yield();
+            throw std::runtime_error("x");
+        }),
+                        std::runtime_error);
+        CHECK_FALSE(lk.locked());
+    }());
+}
