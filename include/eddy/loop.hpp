@@ -181,6 +181,7 @@ class event_loop {
             }
         }
         current_ = nullptr;
+        ready_.rewind_if_empty();
         return true;
     }
 
