@@ -36,7 +36,7 @@ TEST_CASE("call_later and call_at run by deadline, equal deadlines in scheduling
     CHECK(order == std::vector<std::string>{"early", "a", "b", "late"});
 }
 
-TEST_CASE("a cancelled callback never runs; cancel after it ran returns false", "[callbacks]") {
+TEST_CASE("a cancelled callback never runs, cancel after it ran returns false", "[callbacks]") {
     int ran = 0;
     eddy::run([&]() -> eddy::task<> {
         auto soon = eddy::call_soon([&] { ran += 1; });

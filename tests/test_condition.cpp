@@ -5,7 +5,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("notify wakes waiters one at a time in order; notify_all wakes the rest", "[condition]") {
+TEST_CASE("notify wakes waiters one at a time in order, notify_all wakes the rest", "[condition]") {
     eddy::run([]() -> eddy::task<> {
         eddy::condition cv;
         std::vector<int> woke;

@@ -27,7 +27,7 @@ TEST_CASE("each task sees its own value across awaits", "[context_var]") {
     CHECK(seen == std::vector<std::string>{"Alice:Alice", "Bob:Bob"});
 }
 
-TEST_CASE("a created task starts with its creator's values; later writes stay on their side",
+TEST_CASE("a created task starts with its creator's values, later writes stay on their side",
           "[context_var]") {
     eddy::run([]() -> eddy::task<> {
         user.set("parent");
@@ -59,7 +59,7 @@ TEST_CASE("a lazily awaited coroutine shares the awaiting task's values", "[cont
     }());
 }
 
-TEST_CASE("reset restores the previous value; a token works once", "[context_var]") {
+TEST_CASE("reset restores the previous value, a token works once", "[context_var]") {
     eddy::run([]() -> eddy::task<> {
         CHECK(depth.get() == 0); // the default
         auto t1 = depth.set(1);

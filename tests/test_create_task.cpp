@@ -287,7 +287,7 @@ TEST_CASE("a yield leaves no stale cancel hook behind", "[create_task][cancel]")
     }());
 }
 
-TEST_CASE("two cancel requests deliver one cancelled_error; async cleanup then runs",
+TEST_CASE("two cancel requests deliver one cancelled_error, async cleanup then runs",
           "[create_task][cancel]") {
     bool cleaned = false;
     eddy::run([&]() -> eddy::task<> {

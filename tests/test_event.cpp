@@ -7,7 +7,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("waiting on a set event returns at once; set wakes every waiter in order", "[event]") {
+TEST_CASE("waiting on a set event returns at once, set wakes every waiter in order", "[event]") {
     eddy::run([]() -> eddy::task<> {
         eddy::event ev;
         std::vector<int> order;

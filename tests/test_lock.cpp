@@ -31,7 +31,7 @@ TEST_CASE("a lock keeps critical sections that await from interleaving", "[lock]
     }());
 }
 
-TEST_CASE("releasing a lock nobody holds is an invalid_state_error; try_acquire", "[lock]") {
+TEST_CASE("releasing a lock nobody holds is an invalid_state_error, try_acquire", "[lock]") {
     eddy::lock lk;
     CHECK_THROWS_AS(lk.release(), eddy::invalid_state_error);
     CHECK(lk.try_acquire());
@@ -41,7 +41,7 @@ TEST_CASE("releasing a lock nobody holds is an invalid_state_error; try_acquire"
     CHECK_FALSE(lk.locked());
 }
 
-TEST_CASE("a task cancelled while waiting for a lock takes nothing; the next waiter gets it",
+TEST_CASE("a task cancelled while waiting for a lock takes nothing, the next waiter gets it",
           "[lock][cancel]") {
     eddy::run([]() -> eddy::task<> {
         eddy::lock lk;

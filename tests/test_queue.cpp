@@ -34,7 +34,7 @@ TEST_CASE("queues hand items out FIFO, LIFO or smallest first", "[queue]") {
     }());
 }
 
-TEST_CASE("get waits for an item; getters are served in arrival order", "[queue]") {
+TEST_CASE("get waits for an item, getters are served in arrival order", "[queue]") {
     eddy::run([]() -> eddy::task<> {
         eddy::queue<int> q;
         std::vector<std::pair<int, int>> got; // (getter, item)

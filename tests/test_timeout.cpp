@@ -140,7 +140,7 @@ TEST_CASE("a scope that does not expire leaves the task uncancelled and yields t
     }());
 }
 
-TEST_CASE("reschedule moves the deadline; timeout_at(nullopt) never expires until rescheduled",
+TEST_CASE("reschedule moves the deadline, timeout_at(nullopt) never expires until rescheduled",
           "[timeout]") {
     eddy::run([]() -> eddy::task<> {
         auto never = eddy::timeout_at(std::nullopt);
