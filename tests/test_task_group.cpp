@@ -342,18 +342,24 @@ TEST_CASE("a body that catches an awaited child's failure is still stopped at it
 
 TEST_CASE("a child added by another task just as the last one finished is waited for too",
           "[task_group]") {
+    // Deterministic order within one loop turn: the event wakes the child, then the helper
+    // (FIFO); the child's end wakes the scope's join, queued behind the helper, which adds a
+    // new child before the scope resumes.
     eddy::run([]() -> eddy::task<> {
+        eddy::event go;
         bool scope_left = false;
         bool late_finished_before_scope_left = false;
         eddy::task_handle<void> helper;
+        auto setter = eddy::create_task([&]() -> eddy::task<> {
+            co_await eddy::sleep(2ms);
+            go.set();
+        });
         co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
-            tg.create_task([]() -> eddy::task<> { co_await eddy::sleep(10ms); });
-            // Not a child: it wakes in the same turn as the child above and adds a new one
-            // before the scope resumes.
-            helper = eddy::create_task([&]() -> eddy::task<> {
-                co_await eddy::sleep(10ms);
+            tg.create_task([&]() -> eddy::task<> { co_await go.wait(); });
+            helper = eddy::create_task([&]() -> eddy::task<> { // not a child of the group
+                co_await go.wait();
                 tg.create_task([&]() -> eddy::task<> {
-                    co_await eddy::sleep(20ms);
+                    co_await eddy::sleep(5ms);
                     late_finished_before_scope_left = !scope_left;
                 });
             });
@@ -362,5 +368,6 @@ TEST_CASE("a child added by another task just as the last one finished is waited
         scope_left = true;
         CHECK(late_finished_before_scope_left);
         co_await helper;
+        co_await setter;
     }());
 }
