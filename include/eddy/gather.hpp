@@ -358,6 +358,25 @@ concept gatherable = requires {
     typename as_handle<std::remove_cvref_t<A>>::type;
 };
 
+/// The handles for a range of gatherable awaitables: task<T>s are scheduled (moved from an
+/// rvalue range; an lvalue range of tasks does not compile), handles and futures are shared
+/// from an lvalue range and moved from an rvalue one.
+template <class R> auto handles_of(R&& range) {
+    using A = std::ranges::range_value_t<R>;
+    std::vector<handle_of<A>> hs;
+    if constexpr (std::ranges::sized_range<R>) {
+        hs.reserve(std::ranges::size(range));
+    }
+    for (auto&& a : range) {
+        if constexpr (std::is_lvalue_reference_v<R>) {
+            hs.push_back(as_handle<A>::make(a));
+        } else {
+            hs.push_back(as_handle<A>::make(std::move(a)));
+        }
+    }
+    return hs;
+}
+
 } // namespace detail
 
 /// Runs every awaitable concurrently (asyncio.gather) and yields a tuple of their results in
@@ -389,18 +408,8 @@ template <std::ranges::input_range R>
 requires detail::gatherable<std::ranges::range_value_t<R>>
 [[nodiscard]] auto gather(R&& range) {
     using A = std::ranges::range_value_t<R>;
-    std::vector<detail::handle_of<A>> hs;
-    if constexpr (std::ranges::sized_range<R>) {
-        hs.reserve(std::ranges::size(range));
-    }
-    for (auto&& a : range) {
-        if constexpr (std::is_lvalue_reference_v<R>) {
-            hs.push_back(detail::as_handle<A>::make(a)); // handles copied; tasks cannot be
-        } else {
-            hs.push_back(detail::as_handle<A>::make(std::move(a)));
-        }
-    }
-    return detail::gather_range<false, detail::handle_of<A>>(std::move(hs));
+    return detail::gather_range<false, detail::handle_of<A>>(
+        detail::handles_of(std::forward<R>(range)));
 }
 
 /// gather(return_exceptions, range): a std::vector of outcome<T>.
@@ -408,15 +417,8 @@ template <std::ranges::input_range R>
 requires detail::gatherable<std::ranges::range_value_t<R>>
 [[nodiscard]] auto gather(return_exceptions_t, R&& range) {
     using A = std::ranges::range_value_t<R>;
-    std::vector<detail::handle_of<A>> hs;
-    for (auto&& a : range) {
-        if constexpr (std::is_lvalue_reference_v<R>) {
-            hs.push_back(detail::as_handle<A>::make(a)); // handles copied; tasks cannot be
-        } else {
-            hs.push_back(detail::as_handle<A>::make(std::move(a)));
-        }
-    }
-    return detail::gather_range<true, detail::handle_of<A>>(std::move(hs));
+    return detail::gather_range<true, detail::handle_of<A>>(
+        detail::handles_of(std::forward<R>(range)));
 }
 
 } // namespace eddy

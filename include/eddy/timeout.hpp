@@ -14,9 +14,9 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <span>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace eddy {
 
@@ -210,10 +210,9 @@ template <detail::body A, class Rep, class Period>
                 aw.cancel();
                 // Wait for it to finish cancelling. A cancellation of the caller meanwhile
                 // propagates as cancelled_error (asyncio's _cancel_and_wait).
-                // (No braced list here: g++ 12 rejects an initializer_list temporary inside a
-                // co_await operand with "array used as initializer".)
-                (void)co_await detail::wait_states(std::vector<detail::future_base*>(1, aw.state()),
-                                                   return_when::all_completed, std::nullopt);
+                detail::future_base* state = aw.state();
+                (void)co_await detail::wait_states(std::span(&state, 1), return_when::all_completed,
+                                                   std::nullopt);
                 if (aw.cancelled()) {
                     throw timeout_error();
                 }

@@ -17,6 +17,7 @@
 #include <exception>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -181,7 +182,7 @@ struct wait_core : suspension {
 /// finishing (the lowest-indexed done one if the condition already held). Immovable.
 class [[nodiscard]] wait_states {
   public:
-    wait_states(std::vector<future_base*> states, return_when w,
+    wait_states(std::span<future_base* const> states, return_when w,
                 std::optional<std::int64_t> deadline)
         : children_(states.size()) {
         for (std::size_t i = 0; i < states.size(); ++i) {
@@ -246,20 +247,13 @@ template <class H> class [[nodiscard]] wait_awaitable {
     wait_states wait_;
 };
 
+/// handles_of (gather.hpp), refusing an empty range or an empty handle.
 template <class R> auto collect_handles(R&& range) {
-    using H = std::remove_cvref_t<std::ranges::range_value_t<R>>;
-    std::vector<H> hs;
-    for (auto&& h : range) {
-        if constexpr (std::is_lvalue_reference_v<R>) {
-            hs.push_back(h);
-        } else {
-            hs.push_back(std::move(h));
-        }
-    }
+    auto hs = handles_of(std::forward<R>(range));
     if (hs.empty()) {
         throw std::invalid_argument("eddy: waiting on an empty set of tasks");
     }
-    for (const H& h : hs) {
+    for (const auto& h : hs) {
         if (h.state() == nullptr) {
             throw std::invalid_argument("eddy: waiting on an empty handle");
         }

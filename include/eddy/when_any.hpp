@@ -114,14 +114,7 @@ requires detail::gatherable<std::ranges::range_value_t<R>>
 [[nodiscard]] auto when_any(R&& range) {
     using A = std::ranges::range_value_t<R>;
     using H = detail::handle_of<A>;
-    std::vector<H> hs;
-    for (auto&& a : range) {
-        if constexpr (std::is_lvalue_reference_v<R>) {
-            hs.push_back(detail::as_handle<A>::make(a));
-        } else {
-            hs.push_back(detail::as_handle<A>::make(std::move(a)));
-        }
-    }
+    std::vector<H> hs = detail::handles_of(std::forward<R>(range));
     if (hs.empty()) {
         throw std::invalid_argument("eddy::when_any: empty range");
     }
