@@ -40,9 +40,15 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
         op_.offset = offset;
         op_.flags = flags;
     }
+    /// `op` fully prepared (kind and fields as op_kind documents). `subject`, when given, names
+    /// what the operation is on in error messages (a path) instead of the fd; it must outlive
+    /// the await.
+    io_awaiter(const io_op& op, const char* what, const char* subject = nullptr) noexcept
+        : op_(op), what_(what), subject_(subject) {}
     io_awaiter(const io_awaiter&) = delete;
     io_awaiter& operator=(const io_awaiter&) = delete;
-    io_awaiter(io_awaiter&& o) noexcept : suspension(), op_(o.op_), what_(o.what_) {}
+    io_awaiter(io_awaiter&& o) noexcept
+        : suspension(), op_(o.op_), what_(o.what_), subject_(o.subject_) {}
     io_awaiter& operator=(io_awaiter&&) = delete;
     ~io_awaiter() {
         if (op_.in_flight) {
@@ -84,8 +90,10 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
         }
         if (res < 0) {
             throw std::system_error(-res, std::system_category(),
-                                    std::string("eddy::") + what_ + " (fd " +
-                                        std::to_string(op_.fd) + ")");
+                                    subject_ != nullptr
+                                        ? std::string("eddy::") + what_ + "(\"" + subject_ + "\")"
+                                        : std::string("eddy::") + what_ + " (fd " +
+                                              std::to_string(op_.fd) + ")");
         }
         if constexpr (!std::is_void_v<Result>) {
             return static_cast<Result>(res);
@@ -111,6 +119,7 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
 
     io_op op_;
     const char* what_;
+    const char* subject_ = nullptr;
     bool cancel_sent_ = false;
 };
 

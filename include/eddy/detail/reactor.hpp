@@ -6,7 +6,13 @@
 
 namespace eddy::detail {
 
-enum class op_kind : std::uint8_t { nop, read, write, poll };
+/// What an io_op asks the kernel to do. Field use per kind (see io_op):
+/// read/write: fd, buf, len, offset. poll: fd, flags = event mask. openat: fd = directory fd,
+/// buf = NUL-terminated path, flags = open flags, len = mode. close: fd. fsync: fd, flags =
+/// IORING_FSYNC_DATASYNC or 0. statx: fd = directory fd, buf = path, flags = AT_* flags,
+/// len = mask, buf2 = struct statx*. waitid: fd = the id (a pidfd), len = idtype (P_PIDFD),
+/// flags = options (WEXITED), buf2 = siginfo_t*.
+enum class op_kind : std::uint8_t { nop, read, write, poll, openat, close, fsync, statx, waitid };
 
 /// One kernel operation. It lives in the awaiter that started it (in the awaiting coroutine's
 /// frame): no allocation per operation. The backend keeps a pointer to it from `submit` until
@@ -19,6 +25,7 @@ struct io_op {
     std::uint32_t len = 0;
     std::uint32_t flags = 0;                               // poll: event mask
     std::uint64_t offset = static_cast<std::uint64_t>(-1); // -1: the file position
+    void* buf2 = nullptr;                                  // statx: result; waitid: siginfo
     int result = 0; // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
     bool in_flight = false;
     void (*complete)(io_op*) noexcept = nullptr;
@@ -46,6 +53,8 @@ class reactor {
     /// Flushes queued operations, waits up to `timeout_ns` (none: indefinitely; 0: not at all)
     /// for at least one completion, and dispatches every completion available.
     virtual void poll(std::optional<std::int64_t> timeout_ns) = 0;
+    /// Whether this backend can run `kind` natively (io_uring: the kernel's opcode probe).
+    [[nodiscard]] virtual bool supports(op_kind kind) const noexcept = 0;
     /// Operations submitted whose completion has not been dispatched yet.
     [[nodiscard]] virtual std::uint64_t in_flight() const noexcept = 0;
 };

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <optional>
+#include <fcntl.h>
+#include <linux/stat.h>
 #include <poll.h>
 #include <system_error>
 
@@ -49,6 +51,7 @@ class uring_reactor final : public reactor {
             throw std::system_error(-rc, std::system_category(), "eddy: io_uring setup failed");
         }
         capacity_ = ring_.cq.ring_entries;
+        probe_opcodes();
     }
 
     ~uring_reactor() override { io_uring_queue_exit(&ring_); }
@@ -70,6 +73,29 @@ class uring_reactor final : public reactor {
             break;
         case op_kind::poll:
             io_uring_prep_poll_add(sqe, op.fd, op.flags);
+            break;
+        case op_kind::openat:
+            io_uring_prep_openat(sqe, op.fd, static_cast<const char*>(op.buf),
+                                 static_cast<int>(op.flags), op.len);
+            break;
+        case op_kind::close:
+            io_uring_prep_close(sqe, op.fd);
+            break;
+        case op_kind::fsync:
+            io_uring_prep_fsync(sqe, op.fd, op.flags);
+            break;
+        case op_kind::statx:
+            io_uring_prep_statx(sqe, op.fd, static_cast<const char*>(op.buf),
+                                static_cast<int>(op.flags), op.len,
+                                static_cast<struct statx*>(op.buf2));
+            break;
+        case op_kind::waitid:
+            // liburing 2.3 (Debian 12) predates IORING_OP_WAITID (kernel 6.7): the SQE is
+            // filled by hand as io_uring_prep_waitid does in liburing >= 2.5.
+            io_uring_prep_rw(opcode_waitid, sqe, op.fd, nullptr, op.len, 0);
+            sqe->rw_flags = 0;   // waitid_flags
+            sqe->file_index = op.flags; // the waitid options
+            sqe->addr2 = reinterpret_cast<std::uintptr_t>(op.buf2);
             break;
         }
         io_uring_sqe_set_data(sqe, &op);
@@ -112,7 +138,41 @@ class uring_reactor final : public reactor {
 
     [[nodiscard]] std::uint64_t in_flight() const noexcept override { return in_flight_; }
 
+    [[nodiscard]] bool supports(op_kind kind) const noexcept override {
+        return (supported_ & (1U << static_cast<unsigned>(kind))) != 0;
+    }
+
   private:
+    /// IORING_OP_WAITID's number in the kernel's enum (after READ_MULTISHOT, 49).
+    static constexpr int opcode_waitid = 50;
+
+    void probe_opcodes() noexcept {
+        static constexpr struct {
+            op_kind kind;
+            int opcode;
+        } table[] = {
+            {op_kind::nop, IORING_OP_NOP},       {op_kind::read, IORING_OP_READ},
+            {op_kind::write, IORING_OP_WRITE},   {op_kind::poll, IORING_OP_POLL_ADD},
+            {op_kind::openat, IORING_OP_OPENAT}, {op_kind::close, IORING_OP_CLOSE},
+            {op_kind::fsync, IORING_OP_FSYNC},   {op_kind::statx, IORING_OP_STATX},
+            {op_kind::waitid, opcode_waitid},
+        };
+        io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+        for (const auto& row : table) {
+            // Without a probe (kernels < 5.6) only the oldest opcodes can be assumed.
+            const bool ok = probe != nullptr
+                                ? (row.opcode <= probe->last_op &&
+                                   io_uring_opcode_supported(probe, row.opcode) != 0)
+                                : row.opcode <= IORING_OP_POLL_ADD;
+            if (ok) {
+                supported_ |= 1U << static_cast<unsigned>(row.kind);
+            }
+        }
+        if (probe != nullptr) {
+            io_uring_free_probe(probe);
+        }
+    }
+
     // A full submission queue is flushed to the kernel and retried. When the kernel refuses
     // (EBUSY: completion backlog), completions are reaped first; they only enqueue work.
     io_uring_sqe* acquire() {
@@ -158,6 +218,7 @@ class uring_reactor final : public reactor {
     unsigned features_ = 0;
     unsigned capacity_ = 0;
     std::uint64_t in_flight_ = 0;
+    unsigned supported_ = 0;
 };
 
 } // namespace eddy::detail
