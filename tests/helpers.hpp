@@ -107,7 +107,7 @@ inline eddy::task<int> after(std::chrono::milliseconds d, int v) {
 
 /// Kernel operations in flight on the running loop's reactor.
 inline std::uint64_t in_flight() {
-    return eddy::get_running_loop().io().in_flight();
+    return eddy::get_running_loop().in_flight();
 }
 
 /// Milliseconds elapsed since `start` on the loop clock.

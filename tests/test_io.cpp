@@ -17,7 +17,7 @@ std::span<const std::byte> bytes_of(const std::string& s) {
     return std::as_bytes(std::span(s));
 }
 std::uint64_t in_flight() {
-    return eddy::get_running_loop().io().in_flight();
+    return eddy::get_running_loop().in_flight();
 }
 } // namespace
 

@@ -19,10 +19,13 @@
 #include "eddy/run.hpp"
 #include "eddy/semaphore.hpp"
 #include "eddy/shield.hpp"
+#include "eddy/signal.hpp"
 #include "eddy/sleep.hpp"
 #include "eddy/task.hpp"
 #include "eddy/task_group.hpp"
+#include "eddy/thread_pool.hpp"
 #include "eddy/timeout.hpp"
+#include "eddy/to_thread.hpp"
 #include "eddy/wait.hpp"
 #include "eddy/when_any.hpp"
 
@@ -54,4 +57,11 @@ static_assert(awaitable<decltype(std::declval<queue<int>&>().put(1))>);
 static_assert(awaitable<decltype(std::declval<queue<int>&>().join())>);
 static_assert(std::is_same_v<await_result_t<decltype(std::declval<async_generator<int>&>().next())>,
                              std::optional<int>>);
+static_assert(std::is_same_v<await_result_t<decltype(to_thread([] { return 1; }))>, int>);
+static_assert(std::is_same_v<await_result_t<decltype(to_thread([]() -> int& {
+                                 static int x = 0;
+                                 return x;
+                             }))>,
+                             int&>);
+static_assert(std::is_same_v<await_result_t<decltype(wait_signal({SIGINT, SIGTERM}))>, int>);
 } // namespace eddy

@@ -33,6 +33,15 @@ class cancelled_error {
     std::string message_;
 };
 
+/// What `eddy::run` throws when Ctrl-C (SIGINT) cancelled the main task and the main task
+/// ended with that cancellation (Python's KeyboardInterrupt from asyncio.run). Like
+/// cancelled_error it is not a std::exception, so generic error handlers do not swallow it;
+/// catch it in main() and exit with 130 as shells expect.
+class keyboard_interrupt {
+  public:
+    [[nodiscard]] const char* what() const noexcept { return "interrupted (SIGINT)"; }
+};
+
 /// An operation was asked of a future or task in a state that does not allow it: a result set
 /// twice, a result read before it exists (asyncio.InvalidStateError).
 class invalid_state_error : public std::logic_error {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/detail/frame_allocator.hpp"
+#include "eddy/detail/inbox.hpp"
 #include "eddy/detail/list.hpp"
 #include "eddy/detail/reactor.hpp"
 #include "eddy/detail/ready_queue.hpp"
@@ -9,6 +10,7 @@
 #include "eddy/detail/timer_heap.hpp"
 #include "eddy/detail/uring_reactor.hpp"
 #include "eddy/errors.hpp"
+#include "eddy/thread_pool.hpp"
 
 #include <chrono>
 #include <coroutine>
@@ -17,6 +19,8 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <unistd.h>
+#include <utility>
 
 namespace eddy {
 
@@ -27,6 +31,10 @@ using clock = std::chrono::steady_clock;
 struct loop_options {
     /// Submission queue slots of the io_uring ring.
     unsigned ring_entries = 4096;
+    /// eddy::run only: the first Ctrl-C (SIGINT) cancels the main task and run then throws
+    /// eddy::keyboard_interrupt, as asyncio.run does. Applies on the process's main thread
+    /// when SIGINT has its default disposition (a handler you installed is left alone).
+    bool cancel_on_sigint = true;
 };
 
 class event_loop;
@@ -79,7 +87,15 @@ class event_loop {
     /// set up (errno EPERM, ENOSYS, ENOMEM...).
     explicit event_loop(loop_options opts = {})
         : reactor_(std::make_unique<detail::uring_reactor>(opts.ring_entries)),
-          serial_(++detail::loop_serials_) {}
+          inbox_(std::make_shared<detail::inbox>()), serial_(++detail::loop_serials_) {
+        wake_op_.kind = detail::op_kind::read;
+        wake_op_.fd = inbox_->fd();
+        wake_op_.buf = &wake_buf_;
+        wake_op_.len = sizeof wake_buf_;
+        wake_op_.complete = &on_wake;
+        wake_op_.owner = this;
+        reactor_->submit(wake_op_);
+    }
 
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
@@ -90,6 +106,22 @@ class event_loop {
 
     /// The reactor backend this loop runs on: "io_uring" (an epoll fallback is planned).
     [[nodiscard]] const char* backend() const noexcept { return reactor_->name(); }
+
+    /// Schedules `fn()` to run on this loop's thread on a later turn; callable from any thread
+    /// (asyncio's call_soon_threadsafe). Exceptions from `fn` are reported on stderr, as for
+    /// call_soon. The callable is moved into one heap node per call. The loop object must
+    /// outlive this call; a thread that may outlive the loop holds a `loop_handle` instead.
+    /// Throws eddy::loop_error when the loop has shut down, std::bad_alloc.
+    template <class F> void call_soon_threadsafe(F&& fn);
+
+    /// The thread pool `to_thread` runs on (asyncio's default executor), made on first use and
+    /// joined when the loop shuts down. Loop thread only.
+    [[nodiscard]] thread_pool& default_pool() {
+        if (!pool_) {
+            pool_ = std::make_unique<thread_pool>();
+        }
+        return *pool_;
+    }
 
     /// The loop's monotonic time (asyncio's loop.time()).
     [[nodiscard]] clock::time_point time() const noexcept { return clock::now(); }
@@ -129,6 +161,29 @@ class event_loop {
     bool remove_timer(detail::timer_node& t) noexcept { return timers_.remove(t); }
 
     [[nodiscard]] detail::reactor& io() noexcept { return *reactor_; }
+    /// Kernel operations started for tasks and not completed yet (eddy's own internal ones,
+    /// such as the inbox's eventfd read, are not counted).
+    [[nodiscard]] std::uint64_t in_flight() const noexcept {
+        return reactor_->in_flight() - internal_in_flight();
+    }
+    [[nodiscard]] const std::shared_ptr<detail::inbox>& inbox() const noexcept { return inbox_; }
+
+    /// Work started outside the loop (a call on a pool thread) that will come back through the
+    /// inbox: while any is outstanding an otherwise idle loop waits instead of stopping, and
+    /// shutdown waits for it.
+    void external_begin() noexcept { ++external_; }
+    void external_end() noexcept { --external_; }
+    /// Kernel operations of eddy's own that must not keep an idle loop alive (the inbox's
+    /// eventfd read, the signalfd read of run's Ctrl-C handling).
+    void internal_ops(int delta) noexcept { internal_ += delta; }
+
+    /// A service living as long as the loop (signal handling): `close(p)` runs at shutdown,
+    /// once every task has finished. Only one service slot is needed so far.
+    void attach_service(void* p, void (*close)(void*) noexcept) noexcept {
+        service_ = p;
+        close_service_ = close;
+    }
+    [[nodiscard]] void* service() const noexcept { return service_; }
     /// Distinguishes this loop from a later one built at the same address on this thread.
     [[nodiscard]] std::uint64_t serial() const noexcept { return serial_; }
     [[nodiscard]] detail::task_base* current_task() const noexcept { return current_; }
@@ -152,17 +207,25 @@ class event_loop {
     /// Returns false, doing nothing, when nothing could ever become ready (no ready work, no
     /// timer, no kernel operation).
     bool run_once() {
+        if (wake_rearm_) {
+            rearm_wake();
+        }
+        const std::uint64_t user_ops = reactor_->in_flight() - internal_in_flight();
         if (!ready_.empty()) {
-            if (reactor_->in_flight() != 0) {
+            if (user_ops != 0) {
                 reactor_->poll(0);
             }
         } else if (!timers_.empty()) {
             const std::int64_t wait = timers_.next_deadline() - now_ns();
             reactor_->poll(wait > 0 ? wait : 0);
-        } else if (reactor_->in_flight() != 0) {
+        } else if (user_ops != 0 || external_ != 0 || inbox_->has_handles() ||
+                   inbox_->has_work()) {
             reactor_->poll(std::nullopt);
         } else {
             return false;
+        }
+        if (inbox_->has_work()) {
+            take_inbox();
         }
         if (!timers_.empty()) {
             const std::int64_t now = now_ns();
@@ -186,6 +249,37 @@ class event_loop {
     }
 
   private:
+    [[nodiscard]] std::uint64_t internal_in_flight() const noexcept {
+        return static_cast<std::uint64_t>(internal_) + (wake_op_.in_flight ? 1 : 0);
+    }
+    static void on_wake(detail::io_op* op) noexcept {
+        // Completion callbacks must not run user code: the inbox is read after the poll.
+        static_cast<event_loop*>(op->owner)->wake_rearm_ = true;
+    }
+    void rearm_wake() {
+        wake_rearm_ = false;
+        if (!inbox_closed_) {
+            reactor_->submit(wake_op_);
+        }
+    }
+    // Remote work joins the ready queue (FIFO with local work) rather than running inside the
+    // poll phase.
+    void take_inbox() noexcept {
+        for (detail::remote_node* n = inbox_->take_all(); n != nullptr;) {
+            detail::remote_node* next = n->next_;
+            try {
+                post_step(&run_remote, n, nullptr);
+            } catch (...) {
+                std::terminate(); // the ready queue could not grow: out of memory
+            }
+            n = next;
+        }
+    }
+    static void run_remote(void* p) noexcept {
+        auto* n = static_cast<detail::remote_node*>(p);
+        n->run_(n);
+    }
+
     static void fire_callback(detail::timer_node* t) noexcept {
         detail::callback_node* cb = static_cast<detail::callback_timer*>(t)->owner_;
         try {
@@ -215,6 +309,16 @@ class event_loop {
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     std::unique_ptr<detail::reactor> reactor_;
+    std::shared_ptr<detail::inbox> inbox_;
+    detail::io_op wake_op_;
+    std::uint64_t wake_buf_ = 0;
+    std::uint64_t external_ = 0;
+    int internal_ = 0;
+    bool wake_rearm_ = false;
+    bool inbox_closed_ = false;
+    std::unique_ptr<thread_pool> pool_;
+    void* service_ = nullptr;
+    void (*close_service_)(void*) noexcept = nullptr;
     detail::intrusive_list tasks_;
     detail::intrusive_list callbacks_;
     detail::task_base* current_ = nullptr;
@@ -249,6 +353,49 @@ inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcep
 }
 } // namespace detail
 
+/// A thread-safe reference to a loop, for threads that post work to it (asyncio code passes
+/// the loop object to threads; this is the C++ form that cannot dangle). Copyable. While any
+/// handle exists, a loop with nothing else to wait for waits for posts instead of reporting a
+/// deadlock, so release handles a thread no longer needs.
+class loop_handle {
+  public:
+    /// A handle to the loop running on this thread. Throws eddy::loop_error outside a loop.
+    loop_handle();
+    explicit loop_handle(event_loop& loop) : box_(loop.inbox()) { box_->retain_handle(); }
+    loop_handle(const loop_handle& o) : box_(o.box_) {
+        if (box_) {
+            box_->retain_handle();
+        }
+    }
+    loop_handle(loop_handle&& o) noexcept = default;
+    loop_handle& operator=(loop_handle o) noexcept {
+        std::swap(box_, o.box_);
+        return *this;
+    }
+    ~loop_handle() {
+        if (box_) {
+            box_->release_handle();
+        }
+    }
+
+    /// Schedules `fn()` on the loop's thread on a later turn, from any thread. Throws
+    /// eddy::loop_error when the loop has shut down (or the handle was moved from),
+    /// std::bad_alloc.
+    template <class F> void call_soon_threadsafe(F&& fn) const {
+        if (!box_) {
+            throw loop_error("eddy: call_soon_threadsafe through an empty loop_handle");
+        }
+        detail::post_remote(*box_, std::forward<F>(fn));
+    }
+
+  private:
+    std::shared_ptr<detail::inbox> box_;
+};
+
+template <class F> void event_loop::call_soon_threadsafe(F&& fn) {
+    detail::post_remote(*inbox_, std::forward<F>(fn));
+}
+
 /// The loop running on this thread. Throws eddy::loop_error when there is none.
 [[nodiscard]] inline event_loop& get_running_loop() {
     if (detail::running_loop_ == nullptr) {
@@ -256,6 +403,8 @@ inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcep
     }
     return *detail::running_loop_;
 }
+
+inline loop_handle::loop_handle() : loop_handle(get_running_loop()) {}
 
 /// The running loop's monotonic time (asyncio's loop.time()). Throws eddy::loop_error outside
 /// a running loop.
@@ -281,8 +430,34 @@ inline void event_loop::shutdown() noexcept {
                 break;
             }
         }
+        // Calls still running on pool threads come back through the inbox (asyncio.run waits
+        // for its default executor too); then the pool's threads are joined.
+        while (external_ != 0 && run_once()) {
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "eddy: error while shutting the loop down: %s\n", e.what());
+    }
+    pool_.reset();
+    if (close_service_ != nullptr) {
+        std::exchange(close_service_, nullptr)(service_);
+        service_ = nullptr;
+    }
+    if (!inbox_closed_) {
+        inbox_closed_ = true;
+        // What other threads posted but never ran is dropped (each node frees itself), and
+        // their later posts fail with loop_error.
+        for (detail::remote_node* n = inbox_->close(); n != nullptr;) {
+            detail::remote_node* next = n->next_;
+            n->drop_(n);
+            n = next;
+        }
+        try {
+            reactor_->cancel(wake_op_);
+        } catch (...) {
+            // No room to ask: the read still completes once the eventfd is written below.
+        }
+        const std::uint64_t one = 1;
+        (void)::write(inbox_->fd(), &one, sizeof one);
     }
     for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
         // Waiting on something that ignores cancellation and that nothing can complete: the

@@ -4,7 +4,11 @@
 #include "eddy/create_task.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
+#include "eddy/signal.hpp"
 #include "eddy/task.hpp"
+
+#include <csignal>
+#include <unistd.h>
 
 #include <exception>
 #include <optional>
@@ -18,7 +22,9 @@ namespace eddy {
 /// cancelled and run until it finishes, and every kernel operation is drained; the loop and
 /// its ring are then destroyed. Throws eddy::loop_error when called while a loop runs on this
 /// thread, or when `main` waits for something that nothing could ever complete (a deadlock);
-/// std::system_error when io_uring cannot be set up.
+/// std::system_error when io_uring cannot be set up; eddy::keyboard_interrupt when Ctrl-C
+/// cancelled `main` and `main` ended with that cancellation (see loop_options::cancel_on_sigint:
+/// a second Ctrl-C gets SIGINT's default action, ending the process).
 template <class T> T run(task<T> main, loop_options options = {}) {
     if (detail::running_loop_ != nullptr) {
         throw loop_error("eddy::run() cannot be called from a running event loop");
@@ -32,12 +38,21 @@ template <class T> T run(task<T> main, loop_options options = {}) {
     std::exception_ptr error;
     {
         task_handle<T> h = create_task(std::move(main), "main");
+        detail::signal_service* signals = nullptr;
         try {
+            if (options.cancel_on_sigint && ::gettid() == ::getpid()) {
+                struct sigaction current {};
+                if (::sigaction(SIGINT, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+                    signals = &detail::signal_service::of(loop);
+                    signals->cancel_on(SIGINT, h.state());
+                }
+            }
             while (!h.done()) {
                 if (!loop.run_once()) {
                     throw loop_error("eddy::run: deadlock: the main task waits for something "
                                      "that nothing can complete (no ready task, no timer, no "
-                                     "kernel operation)");
+                                     "kernel operation, no thread-pool call, no loop_handle "
+                                     "for another thread to post through)");
                 }
             }
             if constexpr (std::is_void_v<T>) {
@@ -47,6 +62,13 @@ template <class T> T run(task<T> main, loop_options options = {}) {
                 value.emplace(&h.result());
             } else {
                 value.emplace(std::move(h.result()));
+            }
+        } catch (const cancelled_error&) {
+            error = std::current_exception();
+            // asyncio.Runner: a cancellation that came from Ctrl-C, and that the main task did
+            // not withdraw, becomes KeyboardInterrupt.
+            if (signals != nullptr && signals->cancelled_by_signal() && h.uncancel() == 0) {
+                error = std::make_exception_ptr(keyboard_interrupt{});
             }
         } catch (...) {
             error = std::current_exception();

@@ -1,0 +1,245 @@
+// Signals through the loop: handlers run as loop work (never in signal context), wait_signal,
+// run's Ctrl-C cancellation, and the thread's signal mask restored afterwards.
+#include "helpers.hpp"
+
+#include <csignal>
+#include <pthread.h>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+bool blocked_in_this_thread(int sig) {
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, nullptr, &now);
+    return sigismember(&now, sig) == 1;
+}
+
+// Catch2 installs its own SIGINT handler while tests run, and run() rightly leaves a handler
+// it did not install alone; these tests need SIGINT's default disposition, as in a program.
+class default_sigint {
+  public:
+    default_sigint() {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        ::sigaction(SIGINT, &dfl, &saved_);
+    }
+    default_sigint(const default_sigint&) = delete;
+    default_sigint& operator=(const default_sigint&) = delete;
+    ~default_sigint() { ::sigaction(SIGINT, &saved_, nullptr); }
+
+  private:
+    struct sigaction saved_ {};
+};
+} // namespace
+
+TEST_CASE("a signal sent to self arrives as a callback in loop context", "[signal]") {
+    const auto loop_thread = std::this_thread::get_id();
+    bool raised = false;
+    bool ran_after_raise_returned = false;
+    bool on_loop_thread = false;
+    bool loop_running = false;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event got;
+        eddy::add_signal_handler(SIGUSR1, [&] {
+            ran_after_raise_returned = raised; // a real signal handler would run inside raise()
+            on_loop_thread = std::this_thread::get_id() == loop_thread;
+            loop_running = eddy::get_running_loop().current_task() == nullptr;
+            got.set();
+        });
+        ::raise(SIGUSR1);
+        raised = true;
+        co_await got.wait();
+        CHECK(eddy::remove_signal_handler(SIGUSR1));
+    }());
+    CHECK(ran_after_raise_returned);
+    CHECK(on_loop_thread);
+    CHECK(loop_running);
+    CHECK_FALSE(blocked_in_this_thread(SIGUSR1));
+}
+
+TEST_CASE("a handler taking the signal number gets it, and a new handler replaces the old",
+          "[signal]") {
+    int first = 0;
+    int second = 0;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event got;
+        eddy::add_signal_handler(SIGUSR2, [&](int sig) { first = sig; });
+        eddy::add_signal_handler(SIGUSR2, [&](int sig) {
+            second = sig;
+            got.set();
+        });
+        ::raise(SIGUSR2);
+        co_await got.wait();
+        CHECK(eddy::remove_signal_handler(SIGUSR2));
+        CHECK_FALSE(eddy::remove_signal_handler(SIGUSR2));
+    }());
+    CHECK(first == 0);
+    CHECK(second == SIGUSR2);
+}
+
+TEST_CASE("the loop waits for a signal when a handler is its only pending work", "[signal]") {
+    const pthread_t loop_thread = pthread_self();
+    eddy::run([&]() -> eddy::task<> {
+        eddy::future<int> answer;
+        eddy::add_signal_handler(SIGUSR1, [&](int sig) { answer.set_result(sig); });
+        std::thread t([loop_thread] {
+            std::this_thread::sleep_for(20ms);
+            pthread_kill(loop_thread, SIGUSR1);
+        });
+        const int sig = co_await answer; // nothing else pending: the handler keeps run waiting
+        CHECK(sig == SIGUSR1);
+        t.join();
+        eddy::remove_signal_handler(SIGUSR1);
+    }());
+}
+
+TEST_CASE("wait_signal returns the signal that arrived among those it waits for", "[signal]") {
+    eddy::run([]() -> eddy::task<> {
+        auto raiser = eddy::create_task([]() -> eddy::task<> {
+            co_await eddy::sleep(2ms);
+            ::raise(SIGUSR2);
+        });
+        const int sig = co_await eddy::wait_signal({SIGUSR1, SIGUSR2});
+        CHECK(sig == SIGUSR2);
+        co_await raiser;
+    }());
+    CHECK_FALSE(blocked_in_this_thread(SIGUSR2));
+}
+
+TEST_CASE("a signal arriving between two waits is kept for the next wait", "[signal]") {
+    eddy::run([]() -> eddy::task<> {
+        auto raiser = eddy::create_task([]() -> eddy::task<> {
+            co_await eddy::sleep(1ms);
+            ::raise(SIGUSR1);
+        });
+        const int first = co_await eddy::wait_signal(SIGUSR1);
+        CHECK(first == SIGUSR1);
+        co_await raiser;
+        ::raise(SIGUSR1); // nobody waits now: the loop keeps it
+        co_await eddy::sleep(1ms);
+        const int second = co_await eddy::wait_signal(SIGUSR1);
+        CHECK(second == SIGUSR1);
+    }());
+}
+
+TEST_CASE("a cancelled wait_signal throws cancelled_error and no longer keeps the loop alive",
+          "[signal]") {
+    eddy::run([]() -> eddy::task<> {
+        auto waiter = eddy::create_task([]() -> eddy::task<int> {
+            co_return co_await eddy::wait_signal({SIGUSR1, SIGUSR2});
+        });
+        co_await eddy::sleep(1ms);
+        waiter.cancel();
+        bool cancelled = false;
+        try {
+            (void)co_await waiter;
+        } catch (const eddy::cancelled_error&) {
+            cancelled = true;
+        }
+        CHECK(cancelled);
+        CHECK(eddy::get_running_loop().in_flight() == 0);
+    }());
+}
+
+TEST_CASE("signals that cannot be handled are rejected with invalid_argument", "[signal]") {
+    eddy::run([]() -> eddy::task<> {
+        CHECK_THROWS_AS(eddy::add_signal_handler(SIGKILL, [] {}), std::invalid_argument);
+        CHECK_THROWS_AS(eddy::add_signal_handler(SIGSTOP, [] {}), std::invalid_argument);
+        CHECK_THROWS_AS(eddy::add_signal_handler(0, [] {}), std::invalid_argument);
+        CHECK_THROWS_AS(eddy::add_signal_handler(NSIG + 5, [] {}), std::invalid_argument);
+        CHECK_THROWS_AS(eddy::wait_signal({SIGUSR1, SIGKILL}), std::invalid_argument);
+        CHECK_FALSE(eddy::remove_signal_handler(SIGUSR1));
+        co_return;
+    }());
+}
+
+TEST_CASE("an exception thrown by a signal handler is reported and the loop goes on",
+          "[signal]") {
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::run([]() -> eddy::task<> {
+            eddy::add_signal_handler(SIGUSR1, [] { throw std::runtime_error("handler boom"); });
+            ::raise(SIGUSR1);
+            co_await eddy::sleep(2ms);
+            eddy::remove_signal_handler(SIGUSR1);
+        }());
+    });
+    CHECK(err.find("handler boom") != std::string::npos);
+}
+
+TEST_CASE("Ctrl-C cancels the main task and run throws keyboard_interrupt", "[signal]") {
+    bool cleaned_up = false;
+    bool interrupted = false;
+    struct sigaction after_run {};
+    const default_sigint dfl;
+    try {
+        eddy::run([&]() -> eddy::task<> {
+            auto ctrl_c = eddy::create_task([]() -> eddy::task<> {
+                co_await eddy::sleep(1ms);
+                ::raise(SIGINT);
+            });
+            try {
+                co_await eddy::sleep(std::chrono::hours(1));
+            } catch (const eddy::cancelled_error&) {
+                cleaned_up = true;
+                throw;
+            }
+        }());
+    } catch (const eddy::keyboard_interrupt&) {
+        interrupted = true;
+    }
+    ::sigaction(SIGINT, nullptr, &after_run);
+    CHECK(cleaned_up);
+    CHECK(interrupted);
+    CHECK_FALSE(blocked_in_this_thread(SIGINT));
+    CHECK(after_run.sa_handler == SIG_DFL); // run changed no disposition
+}
+
+TEST_CASE("a main task that absorbs the Ctrl-C cancellation makes run return normally",
+          "[signal]") {
+    const default_sigint dfl;
+    const int v = eddy::run([]() -> eddy::task<int> {
+        auto ctrl_c = eddy::create_task([]() -> eddy::task<> {
+            co_await eddy::sleep(1ms);
+            ::raise(SIGINT);
+        });
+        try {
+            co_await eddy::sleep(std::chrono::hours(1));
+        } catch (const eddy::cancelled_error&) {
+            // refusing the cancellation: asyncio's uncancel() is what makes it legitimate
+        }
+        co_return 7;
+    }());
+    CHECK(v == 7);
+}
+
+TEST_CASE("a SIGINT handler of the user's replaces run's Ctrl-C cancellation", "[signal]") {
+    int got = 0;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event seen;
+        eddy::add_signal_handler(SIGINT, [&](int sig) {
+            got = sig;
+            seen.set();
+        });
+        ::raise(SIGINT);
+        co_await seen.wait(); // not cancelled: the handler took it
+        eddy::remove_signal_handler(SIGINT);
+    }());
+    CHECK(got == SIGINT);
+    CHECK_FALSE(blocked_in_this_thread(SIGINT));
+}
+
+TEST_CASE("run leaves SIGINT alone when told not to handle it", "[signal]") {
+    const default_sigint dfl;
+    eddy::loop_options opts;
+    opts.cancel_on_sigint = false;
+    eddy::run(
+        []() -> eddy::task<> {
+            CHECK_FALSE(blocked_in_this_thread(SIGINT));
+            co_return;
+        }(),
+        opts);
+}
