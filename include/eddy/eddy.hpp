@@ -10,6 +10,7 @@
 #include "eddy/create_task.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/event.hpp"
+#include "eddy/file.hpp"
 #include "eddy/future.hpp"
 #include "eddy/gather.hpp"
 #include "eddy/io.hpp"
@@ -36,6 +37,12 @@ static_assert(awaitable<task_handle<int>>);
 static_assert(awaitable<future<int>&>);
 static_assert(awaitable<detail::sleep_awaiter>);
 static_assert(awaitable<detail::io_awaiter<std::size_t>>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<file&>().read_at(
+                                 std::span<std::byte>(), 0))>,
+                             std::size_t>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<file&>().stat())>, file_stat>);
+static_assert(awaitable<decltype(std::declval<file&>().close())>);
+static_assert(std::is_same_v<await_result_t<task<file>>, file>);
 static_assert(std::is_same_v<await_result_t<task<int>>, int>);
 static_assert(std::is_same_v<await_result_t<task_handle<int>>, int>);
 static_assert(awaitable<decltype(shield(std::declval<task<int>>()))>);
