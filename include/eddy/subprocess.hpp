@@ -1,0 +1,390 @@
+// eddy — subprocesses: create_subprocess_exec / _shell with piped stdio, waited through a pidfd
+// (IORING_OP_WAITID where the kernel has it), signalled through the pidfd (no pid reuse race).
+#pragma once
+
+#include "eddy/errors.hpp"
+#include "eddy/event.hpp"
+#include "eddy/gather.hpp"
+#include "eddy/io.hpp"
+#include "eddy/loop.hpp"
+#include "eddy/pipe.hpp"
+#include "eddy/stream.hpp"
+#include "eddy/task.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <fcntl.h>
+#include <memory>
+#include <optional>
+#include <poll.h>
+#include <spawn.h>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+extern char** environ; // NOLINT: POSIX declares it nowhere
+
+namespace eddy {
+
+/// What a child's standard stream is connected to (asyncio's PIPE, DEVNULL, STDOUT, None).
+enum class stdio {
+    inherit, ///< the parent's own stream (asyncio's None)
+    pipe,    ///< a pipe: the process object gets a stream for it
+    devnull, ///< /dev/null
+    stdout_, ///< stderr only: into the same place as stdout (asyncio's STDOUT)
+};
+
+/// How to start a subprocess.
+struct subprocess_options {
+    stdio stdin_ = stdio::inherit;
+    stdio stdout_ = stdio::inherit;
+    stdio stderr_ = stdio::inherit;
+    /// Working directory of the child (default: the parent's).
+    std::optional<std::string> cwd{};
+    /// The child's whole environment as "NAME=value" strings (default: the parent's).
+    std::optional<std::vector<std::string>> env{};
+    /// Limit of the stdout/stderr readers' read_until and readline.
+    std::size_t limit = stream_reader::default_limit;
+};
+
+/// What communicate() collected (empty for a stream that is not a pipe).
+struct process_output {
+    std::string out;
+    std::string err;
+};
+
+namespace detail {
+inline int pidfd_open(pid_t pid) noexcept {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+inline int pidfd_send_signal(int pidfd, int sig) noexcept {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+// asyncio's returncode: the exit status, or minus the signal that killed the child.
+inline int returncode_of(const siginfo_t& info) noexcept {
+    return info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+}
+
+/// A process's state, on the heap so that `process` can move while tasks wait on it.
+struct process_state {
+    pid_t pid_ = -1;
+    int pidfd_ = -1;
+    std::optional<int> returncode_;
+    std::optional<stream_writer> in_;
+    std::optional<stream_reader> out_;
+    std::optional<stream_reader> err_;
+    std::unique_ptr<event> turn_ = std::make_unique<event>(); // replaced after each reaping turn
+    int waiters_ = 0;
+    bool reaping_ = false;
+};
+
+// Closes what it holds unless released: the fds of a spawn that failed half-way.
+struct fd_list {
+    std::vector<int> fds;
+    ~fd_list() {
+        for (int fd : fds) {
+            ::close(fd);
+        }
+    }
+};
+} // namespace detail
+
+/// A running (or finished) child process (asyncio.subprocess.Process). Move-only. Destroying it
+/// before the child was reaped kills the child (SIGKILL) and reaps it synchronously, so no
+/// zombie is left behind; destroying it while a task is inside wait() is a bug (terminates).
+class process {
+  public:
+    process(process&&) noexcept = default;
+    process& operator=(process&&) = delete;
+    process(const process&) = delete;
+    process& operator=(const process&) = delete;
+    ~process() {
+        if (!s_) {
+            return;
+        }
+        if (s_->waiters_ != 0) {
+            std::fprintf(stderr, "eddy: a process was destroyed while a task waited for it\n");
+            std::terminate();
+        }
+        if (!s_->returncode_) {
+            (void)detail::pidfd_send_signal(s_->pidfd_, SIGKILL);
+            siginfo_t info{};
+            while (::waitid(P_PIDFD, static_cast<id_t>(s_->pidfd_), &info, WEXITED) < 0 &&
+                   errno == EINTR) {
+            }
+        }
+        ::close(s_->pidfd_);
+    }
+
+    /// The child's process id.
+    [[nodiscard]] pid_t pid() const noexcept { return s_->pid_; }
+    /// The exit status, minus the signal number if a signal ended it, or nothing while the
+    /// child has not been waited for (asyncio's returncode).
+    [[nodiscard]] std::optional<int> returncode() const noexcept { return s_->returncode_; }
+
+    /// The child's stdin, stdout and stderr as streams. Throw eddy::invalid_state_error when
+    /// that stream was not made a pipe.
+    [[nodiscard]] stream_writer& stdin_pipe() { return piped(s_->in_, "stdin"); }
+    [[nodiscard]] stream_reader& stdout_pipe() { return piped(s_->out_, "stdout"); }
+    [[nodiscard]] stream_reader& stderr_pipe() { return piped(s_->err_, "stderr"); }
+
+    /// Waits for the child to end and returns its returncode. Any number of tasks may wait;
+    /// the child is reaped once (through IORING_OP_WAITID, or a poll of the pidfd on kernels
+    /// before 6.7). Cancelling a wait stops waiting only; the process object stays usable.
+    /// Throws cancelled_error, std::system_error.
+    [[nodiscard]] task<int> wait() {
+        detail::process_state* s = s_.get();
+        ++s->waiters_;
+        struct leave {
+            detail::process_state* s;
+            ~leave() { --s->waiters_; }
+        } guard{s};
+        while (!s->returncode_) {
+            if (s->reaping_) {
+                event* turn = s->turn_.get();
+                co_await turn->wait(); // the reaper finished or gave up its turn
+                continue;
+            }
+            s->reaping_ = true;
+            std::exception_ptr failed;
+            try {
+                co_await reap(*s);
+            } catch (...) {
+                failed = std::current_exception();
+            }
+            s->reaping_ = false;
+            // Wake the other waiters: they see the returncode, or one of them takes over.
+            auto done = std::exchange(s->turn_, std::make_unique<event>());
+            done->set();
+            if (failed) {
+                std::rethrow_exception(failed);
+            }
+        }
+        co_return *s->returncode_;
+    }
+
+    /// Sends `sig` through the pidfd (never to a recycled pid). Does nothing once the child has
+    /// been reaped. Throws std::system_error (EPERM...).
+    void send_signal(int sig) {
+        if (s_->returncode_) {
+            return;
+        }
+        if (detail::pidfd_send_signal(s_->pidfd_, sig) < 0 && errno != ESRCH) {
+            throw std::system_error(errno, std::system_category(), "eddy::process::send_signal");
+        }
+    }
+    /// send_signal(SIGTERM).
+    void terminate() { send_signal(SIGTERM); }
+    /// send_signal(SIGKILL).
+    void kill() { send_signal(SIGKILL); }
+
+    /// Writes `input` to the child's stdin (if piped) and closes it, reads its stdout and stderr
+    /// (if piped) to end of file, all concurrently, then waits for it to end (asyncio's
+    /// communicate). A child that exits without reading its input is not an error (EPIPE is
+    /// ignored, as asyncio does). Throws eddy::invalid_state_error if `input` is given but
+    /// stdin is not a pipe; cancelled_error; std::system_error.
+    [[nodiscard]] task<process_output> communicate(std::string input = {}) {
+        detail::process_state* s = s_.get();
+        if (!input.empty() && !s->in_) {
+            throw invalid_state_error("eddy::process::communicate: stdin is not a pipe");
+        }
+        auto feed = [](detail::process_state* st, std::string data) -> task<> {
+            if (!st->in_) {
+                co_return;
+            }
+            bool broken = false;
+            try {
+                if (!data.empty()) {
+                    st->in_->write(std::as_bytes(std::span(data)));
+                }
+                st->in_->close();
+                co_await st->in_->wait_closed();
+            } catch (const std::system_error& e) {
+                broken = e.code().value() == EPIPE || e.code().value() == ECONNRESET;
+                if (!broken) {
+                    throw;
+                }
+            }
+        };
+        auto drain = [](stream_reader* r) -> task<std::string> {
+            if (r == nullptr) {
+                co_return std::string();
+            }
+            co_return co_await r->read();
+        };
+        auto [fed, out, err] =
+            co_await gather(feed(s, std::move(input)), drain(s->out_ ? &*s->out_ : nullptr),
+                            drain(s->err_ ? &*s->err_ : nullptr));
+        (void)fed;
+        (void)co_await wait();
+        co_return process_output{std::move(out), std::move(err)};
+    }
+
+  private:
+    friend task<process> create_subprocess_exec(std::string program,
+                                                std::vector<std::string> args,
+                                                subprocess_options options);
+    explicit process(std::unique_ptr<detail::process_state> s) noexcept : s_(std::move(s)) {}
+
+    template <class S> static S& piped(std::optional<S>& s, const char* name) {
+        if (!s) {
+            throw invalid_state_error(std::string("eddy::process: ") + name + " is not a pipe");
+        }
+        return *s;
+    }
+
+    static task<> reap(detail::process_state& s) {
+        siginfo_t info{};
+        if (get_running_loop().io().supports(detail::op_kind::waitid)) {
+            detail::io_op op;
+            op.kind = detail::op_kind::waitid;
+            op.fd = s.pidfd_;
+            op.len = P_PIDFD;
+            op.flags = WEXITED;
+            op.buf2 = &info;
+            (void)co_await detail::io_awaiter<int>(op, "process::wait");
+        } else {
+            (void)co_await poll(s.pidfd_, POLLIN);
+            while (::waitid(P_PIDFD, static_cast<id_t>(s.pidfd_), &info, WEXITED) < 0) {
+                if (errno != EINTR) {
+                    throw std::system_error(errno, std::system_category(),
+                                            "eddy::process::wait");
+                }
+            }
+        }
+        s.returncode_ = detail::returncode_of(info);
+    }
+
+    std::unique_ptr<detail::process_state> s_;
+};
+
+
+/// Starts `program` with `args` (argv[1...]; argv[0] is `program`) and returns the process
+/// (asyncio.create_subprocess_exec). A program without '/' is looked up in PATH. The child gets
+/// an empty signal mask and every signal at its default action (SIGPIPE included, which eddy
+/// ignores in the parent), and no fd but its three standard streams (eddy's own fds are
+/// close-on-exec). Spawning (vfork + exec) runs on the loop thread. Throws std::system_error
+/// naming the program (ENOENT when it does not exist, EACCES...); std::invalid_argument for
+/// stdio::stdout_ anywhere but stderr.
+[[nodiscard]] inline task<process> create_subprocess_exec(std::string program,
+                                                          std::vector<std::string> args = {},
+                                                          subprocess_options options = {}) {
+    if (options.stdin_ == stdio::stdout_ || options.stdout_ == stdio::stdout_) {
+        throw std::invalid_argument("eddy::create_subprocess_exec: stdio::stdout_ is only for "
+                                    "stderr");
+    }
+    auto state = std::make_unique<detail::process_state>();
+    detail::fd_list child_ends; // closed in the parent once the child has them
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    struct cleanup {
+        posix_spawn_file_actions_t* a;
+        posix_spawnattr_t* t;
+        ~cleanup() {
+            posix_spawn_file_actions_destroy(a);
+            posix_spawnattr_destroy(t);
+        }
+    } cleanup_guard{&actions, &attr};
+
+    auto connect = [&](stdio how, int target, bool child_reads) {
+        switch (how) {
+        case stdio::inherit:
+            break;
+        case stdio::devnull:
+            posix_spawn_file_actions_addopen(&actions, target, "/dev/null",
+                                             child_reads ? O_RDONLY : O_WRONLY, 0);
+            break;
+        case stdio::stdout_:
+            posix_spawn_file_actions_adddup2(&actions, 1, target);
+            break;
+        case stdio::pipe: {
+            int fds[2];
+            if (::pipe2(fds, O_CLOEXEC) != 0) {
+                throw std::system_error(errno, std::system_category(),
+                                        "eddy::create_subprocess_exec: pipe");
+            }
+            const int child = child_reads ? fds[0] : fds[1];
+            const int parent = child_reads ? fds[1] : fds[0];
+            child_ends.fds.push_back(child);
+            posix_spawn_file_actions_adddup2(&actions, child, target); // dup2 clears CLOEXEC
+            if (child_reads) {
+                state->in_.emplace(parent);
+            } else if (target == 1) {
+                state->out_.emplace(parent, options.limit);
+            } else {
+                state->err_.emplace(parent, options.limit);
+            }
+            break;
+        }
+        }
+    };
+    connect(options.stdin_, 0, true);
+    connect(options.stdout_, 1, false);
+    connect(options.stderr_, 2, false);
+    if (options.cwd) {
+        posix_spawn_file_actions_addchdir_np(&actions, options.cwd->c_str());
+    }
+
+    sigset_t none;
+    sigset_t all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);   // the loop thread blocks routed signals
+    posix_spawnattr_setsigdefault(&attr, &all); // SIGPIPE was ignored for eddy's pipes
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    std::vector<char*> argv;
+    argv.reserve(args.size() + 2);
+    argv.push_back(program.data());
+    for (std::string& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    if (options.env) {
+        for (std::string& e : *options.env) {
+            envp.push_back(e.data());
+        }
+        envp.push_back(nullptr);
+    }
+    char** env = options.env ? envp.data() : environ;
+
+    pid_t pid = -1;
+    const int rc = program.find('/') == std::string::npos
+                       ? ::posix_spawnp(&pid, program.c_str(), &actions, &attr, argv.data(), env)
+                       : ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), env);
+    if (rc != 0) {
+        throw std::system_error(rc, std::system_category(),
+                                "eddy::create_subprocess_exec(\"" + program + "\")");
+    }
+    state->pid_ = pid;
+    state->pidfd_ = detail::pidfd_open(pid);
+    if (state->pidfd_ < 0) {
+        const int err = errno;
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        throw std::system_error(err, std::system_category(), "eddy::create_subprocess_exec: "
+                                                             "pidfd_open (Linux >= 5.3 needed)");
+    }
+    co_return process(std::move(state));
+}
+
+/// Runs `command` through /bin/sh -c (asyncio.create_subprocess_shell). Quoting is the
+/// caller's job, as with any shell. Throws as create_subprocess_exec.
+[[nodiscard]] inline task<process> create_subprocess_shell(std::string command,
+                                                           subprocess_options options = {}) {
+    return create_subprocess_exec("/bin/sh", {"-c", std::move(command)}, std::move(options));
+}
+
+} // namespace eddy

@@ -1,0 +1,231 @@
+// Subprocesses: piped stdio, exit codes and signals, many children at once, cancellation of a
+// wait, and no zombie left behind whatever happens.
+#include "helpers.hpp"
+
+#include <csignal>
+#include <string>
+#include <sys/wait.h>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+// True when `pid` is no child of ours any more (reaped): no zombie left behind.
+bool reaped(pid_t pid) {
+    siginfo_t info{};
+    return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) < 0 &&
+           errno == ECHILD;
+}
+
+eddy::subprocess_options piped_io() {
+    eddy::subprocess_options o;
+    o.stdin_ = eddy::stdio::pipe;
+    o.stdout_ = eddy::stdio::pipe;
+    return o;
+}
+} // namespace
+
+TEST_CASE("a child echoes what is written to its stdin back through its stdout",
+          "[subprocess]") {
+    pid_t pid = -1;
+    eddy::run([&]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("cat", {}, piped_io());
+        pid = p.pid();
+        p.stdin_pipe().write(std::string_view("hello\n"));
+        const std::string line = co_await p.stdout_pipe().readline();
+        CHECK(line == "hello\n");
+        p.stdin_pipe().close();
+        const std::string rest = co_await p.stdout_pipe().read();
+        CHECK(rest.empty());
+        const int rc = co_await p.wait();
+        CHECK(rc == 0);
+        CHECK(p.returncode() == 0);
+    }());
+    CHECK(reaped(pid));
+}
+
+TEST_CASE("communicate feeds stdin and collects stdout and stderr", "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::subprocess_options o = piped_io();
+        o.stderr_ = eddy::stdio::pipe;
+        auto p = co_await eddy::create_subprocess_shell("cat; echo oops >&2; exit 4", o);
+        const std::string big(1 << 20, 'z'); // larger than a pipe buffer: needs concurrency
+        auto out = co_await p.communicate(big + "!");
+        CHECK(out.out.size() == big.size() + 1);
+        CHECK(out.out.back() == '!');
+        CHECK(out.err == "oops\n");
+        CHECK(p.returncode() == 4);
+    }());
+}
+
+TEST_CASE("exit codes and killing signals become the returncode", "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        auto three = co_await eddy::create_subprocess_exec("sh", {"-c", "exit 3"});
+        const int rc3 = co_await three.wait();
+        CHECK(rc3 == 3);
+
+        auto sleeper = co_await eddy::create_subprocess_exec("sleep", {"100"});
+        CHECK_FALSE(sleeper.returncode().has_value());
+        sleeper.kill();
+        const int killed = co_await sleeper.wait();
+        CHECK(killed == -SIGKILL);
+
+        auto polite = co_await eddy::create_subprocess_exec("sleep", {"100"});
+        polite.terminate();
+        const int termed = co_await polite.wait();
+        CHECK(termed == -SIGTERM);
+        polite.kill(); // after the reap: does nothing, never signals a recycled pid
+    }());
+}
+
+TEST_CASE("100 processes run concurrently and each reports its own exit code",
+          "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        auto one = [](int i) -> eddy::task<int> {
+            auto p = co_await eddy::create_subprocess_exec(
+                "sh", {"-c", "sleep 0.05; exit " + std::to_string(i % 7)});
+            co_return co_await p.wait();
+        };
+        std::vector<eddy::task<int>> all;
+        for (int i = 0; i < 100; ++i) {
+            all.push_back(one(i));
+        }
+        const auto codes = co_await eddy::gather(std::move(all));
+        int wrong = 0;
+        for (int i = 0; i < 100; ++i) {
+            wrong += codes[static_cast<std::size_t>(i)] != i % 7 ? 1 : 0;
+        }
+        CHECK(wrong == 0);
+    }());
+    siginfo_t info{};
+    CHECK(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) < 0); // no child left at all
+}
+
+TEST_CASE("a program that does not exist is a system_error naming it", "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        bool caught = false;
+        try {
+            auto p = co_await eddy::create_subprocess_exec("/nonexistent/eddy-prog");
+        } catch (const std::system_error& e) {
+            caught = e.code().value() == ENOENT &&
+                     std::string(e.what()).find("/nonexistent/eddy-prog") != std::string::npos;
+        }
+        CHECK(caught);
+    }());
+}
+
+TEST_CASE("cancelling a wait stops waiting and the process can still be waited for",
+          "[subprocess]") {
+    pid_t pid = -1;
+    eddy::run([&]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("sleep", {"100"});
+        pid = p.pid();
+        auto waiting = eddy::create_task(p.wait());
+        co_await eddy::sleep(2ms);
+        waiting.cancel();
+        bool cancelled = false;
+        try {
+            (void)co_await waiting;
+        } catch (const eddy::cancelled_error&) {
+            cancelled = true;
+        }
+        CHECK(cancelled);
+        CHECK(eddy::get_running_loop().in_flight() == 0); // the waitid left the kernel
+        p.kill();
+        const int rc = co_await p.wait();
+        CHECK(rc == -SIGKILL);
+    }());
+    CHECK(reaped(pid));
+}
+
+TEST_CASE("several tasks waiting for one process all get its returncode", "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("sh", {"-c", "sleep 0.02; exit 9"});
+        auto a = eddy::create_task(p.wait());
+        auto b = eddy::create_task(p.wait());
+        const int direct = co_await p.wait();
+        const int ra = co_await a;
+        const int rb = co_await b;
+        CHECK(direct == 9);
+        CHECK(ra == 9);
+        CHECK(rb == 9);
+    }());
+}
+
+TEST_CASE("a process dropped without waiting is killed and reaped, leaving no zombie",
+          "[subprocess]") {
+    pid_t pid = -1;
+    eddy::run([&]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("sleep", {"100"});
+        pid = p.pid();
+    }());
+    CHECK(reaped(pid));
+}
+
+TEST_CASE("a task cancelled while its child runs leaves no zombie at run's end",
+          "[subprocess]") {
+    pid_t pid = -1;
+    eddy::run([&]() -> eddy::task<> {
+        auto child = eddy::create_task([&]() -> eddy::task<> {
+            auto p = co_await eddy::create_subprocess_exec("sleep", {"100"});
+            pid = p.pid();
+            (void)co_await p.wait(); // cancelled by run's shutdown
+        });
+        co_await eddy::sleep(5ms);
+    }());
+    REQUIRE(pid > 0);
+    CHECK(reaped(pid));
+}
+
+TEST_CASE("stderr can join stdout, stdin can be /dev/null, and cwd and env apply",
+          "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::subprocess_options o;
+        o.stdin_ = eddy::stdio::devnull;
+        o.stdout_ = eddy::stdio::pipe;
+        o.stderr_ = eddy::stdio::stdout_;
+        o.cwd = "/tmp";
+        o.env = std::vector<std::string>{"EDDY_TEST_VAR=42"};
+        auto p = co_await eddy::create_subprocess_exec(
+            "/bin/sh", {"-c", "cat; pwd; echo $EDDY_TEST_VAR; echo to-err >&2"}, o);
+        const auto out = co_await p.communicate();
+        CHECK(out.out == "/tmp\n42\nto-err\n");
+        CHECK(p.returncode() == 0);
+    }());
+}
+
+TEST_CASE("a child starts with no blocked signal and SIGPIPE at its default action",
+          "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        // The loop thread blocks the signals it routes (SIGUSR1 here, SIGINT for run) and eddy
+        // ignores SIGPIPE for its pipes: none of that may leak into the child.
+        eddy::add_signal_handler(SIGUSR1, [] {});
+        eddy::subprocess_options o;
+        o.stdout_ = eddy::stdio::pipe;
+        auto p = co_await eddy::create_subprocess_exec("grep", {"-E", "^Sig(Blk|Ign)", "/proc/self/status"}, o);
+        const auto out = co_await p.communicate();
+        CHECK(out.out.find("SigBlk:\t0000000000000000") != std::string::npos);
+        CHECK(out.out.find("SigIgn:\t0000000000000000") != std::string::npos);
+        eddy::remove_signal_handler(SIGUSR1);
+    }());
+}
+
+TEST_CASE("communicate ignores a child that exits without reading its input",
+          "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("true", {}, piped_io());
+        const std::string big(4 << 20, 'x');
+        const auto out = co_await p.communicate(big);
+        CHECK(out.out.empty());
+        CHECK(p.returncode() == 0);
+    }());
+}
+
+TEST_CASE("asking for a stream that is not a pipe is an invalid_state_error", "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("true");
+        CHECK_THROWS_AS(p.stdout_pipe(), eddy::invalid_state_error);
+        const int rc = co_await p.wait();
+        CHECK(rc == 0);
+    }());
+}
