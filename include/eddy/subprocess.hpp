@@ -12,6 +12,7 @@
 #include "eddy/task.hpp"
 
 #include <cerrno>
+#include <concepts>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -23,6 +24,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <system_error>
@@ -53,6 +55,26 @@ struct subprocess_options {
     std::optional<std::vector<std::string>> env{};
     /// Limit of the stdout/stderr readers' read_until and readline.
     std::size_t limit = stream_reader::default_limit;
+};
+
+/// A child's arguments (argv[1...]): `{"-c", "exit 3"}`, or a std::vector<std::string>. A
+/// variadic constructor rather than std::initializer_list, because g++ 12 rejects an
+/// initializer_list temporary inside a co_await operand ("array used as initializer"), and
+/// `co_await create_subprocess_exec("sh", {"-c", cmd})` is what users write.
+class arguments {
+  public:
+    arguments() = default;
+    arguments(std::vector<std::string> list) : list_(std::move(list)) {} // NOLINT: implicit
+    template <class... S>
+        requires(sizeof...(S) > 0 && (std::convertible_to<const S&, std::string_view> && ...))
+    arguments(const S&... args) { // NOLINT(google-explicit-constructor): `{"-c", cmd}`
+        list_.reserve(sizeof...(S));
+        (list_.emplace_back(std::string_view(args)), ...);
+    }
+    [[nodiscard]] std::vector<std::string>& list() noexcept { return list_; }
+
+  private:
+    std::vector<std::string> list_;
 };
 
 /// What communicate() collected (empty for a stream that is not a pipe).
@@ -229,8 +251,7 @@ class process {
     }
 
   private:
-    friend task<process> create_subprocess_exec(std::string program,
-                                                std::vector<std::string> args,
+    friend task<process> create_subprocess_exec(std::string program, arguments args,
                                                 subprocess_options options);
     explicit process(std::unique_ptr<detail::process_state> s) noexcept : s_(std::move(s)) {}
 
@@ -275,7 +296,7 @@ class process {
 /// naming the program (ENOENT when it does not exist, EACCES...); std::invalid_argument for
 /// stdio::stdout_ anywhere but stderr.
 [[nodiscard]] inline task<process> create_subprocess_exec(std::string program,
-                                                          std::vector<std::string> args = {},
+                                                          arguments args = {},
                                                           subprocess_options options = {}) {
     if (options.stdin_ == stdio::stdout_ || options.stdout_ == stdio::stdout_) {
         throw std::invalid_argument("eddy::create_subprocess_exec: stdio::stdout_ is only for "
@@ -344,9 +365,9 @@ class process {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     std::vector<char*> argv;
-    argv.reserve(args.size() + 2);
+    argv.reserve(args.list().size() + 2);
     argv.push_back(program.data());
-    for (std::string& a : args) {
+    for (std::string& a : args.list()) {
         argv.push_back(a.data());
     }
     argv.push_back(nullptr);
@@ -384,7 +405,8 @@ class process {
 /// caller's job, as with any shell. Throws as create_subprocess_exec.
 [[nodiscard]] inline task<process> create_subprocess_shell(std::string command,
                                                            subprocess_options options = {}) {
-    return create_subprocess_exec("/bin/sh", {"-c", std::move(command)}, std::move(options));
+    return create_subprocess_exec("/bin/sh", arguments(std::vector<std::string>{"-c", std::move(command)}),
+                                  std::move(options));
 }
 
 } // namespace eddy
