@@ -243,3 +243,21 @@ TEST_CASE("run leaves SIGINT alone when told not to handle it", "[signal]") {
         }(),
         opts);
 }
+
+TEST_CASE("a handler may remove itself while it runs", "[signal]") {
+    int calls = 0;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event seen;
+        std::string captured(64, 'c'); // a capture that would be freed under the running handler
+        eddy::add_signal_handler(SIGUSR1, [&, captured] {
+            ++calls;
+            CHECK(eddy::remove_signal_handler(SIGUSR1));
+            CHECK(captured.size() == 64); // still alive: the loop called a copy
+            seen.set();
+        });
+        ::raise(SIGUSR1);
+        co_await seen.wait();
+    }());
+    CHECK(calls == 1);
+    CHECK_FALSE(blocked_in_this_thread(SIGUSR1));
+}

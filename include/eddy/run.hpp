@@ -73,6 +73,9 @@ template <class T> T run(task<T> main, loop_options options = {}) {
         } catch (...) {
             error = std::current_exception();
         }
+        if (signals != nullptr) {
+            signals->forget_cancel(); // `h` goes away here; a late Ctrl-C must not reach it
+        }
     }
     loop.shutdown();
     if (error) {

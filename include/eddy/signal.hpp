@@ -131,6 +131,8 @@ class signal_service {
         account();
     }
     [[nodiscard]] bool cancelled_by_signal() const noexcept { return interrupted_; }
+    /// Stops cancelling the task given to cancel_on (which is about to be released).
+    void forget_cancel() noexcept { cancel_task_ = nullptr; }
 
     /// Registers a waiter; returns false (nothing registered) when a signal of `set` is
     /// already pending, taking it into `w.got_`.
@@ -265,8 +267,10 @@ class signal_service {
         bool taken = false;
         if (handlers_[sig]) {
             taken = true;
+            // A copy: the handler may remove or replace itself while it runs (asyncio allows it).
+            const std::function<void(int)> fn = handlers_[sig];
             try {
-                handlers_[sig](sig);
+                fn(sig);
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "eddy: exception in signal handler %d: %s\n", sig, e.what());
             } catch (...) {
