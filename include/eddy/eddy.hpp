@@ -15,11 +15,13 @@
 #include "eddy/io.hpp"
 #include "eddy/lock.hpp"
 #include "eddy/loop.hpp"
+#include "eddy/pipe.hpp"
 #include "eddy/queue.hpp"
 #include "eddy/run.hpp"
 #include "eddy/semaphore.hpp"
 #include "eddy/shield.hpp"
 #include "eddy/sleep.hpp"
+#include "eddy/stream.hpp"
 #include "eddy/task.hpp"
 #include "eddy/task_group.hpp"
 #include "eddy/timeout.hpp"
@@ -54,4 +56,7 @@ static_assert(awaitable<decltype(std::declval<queue<int>&>().put(1))>);
 static_assert(awaitable<decltype(std::declval<queue<int>&>().join())>);
 static_assert(std::is_same_v<await_result_t<decltype(std::declval<async_generator<int>&>().next())>,
                              std::optional<int>>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<stream_reader&>().readline())>,
+                             std::string>);
+static_assert(awaitable<decltype(std::declval<stream_writer&>().drain())>);
 } // namespace eddy
