@@ -16,12 +16,15 @@
 #include "eddy/io.hpp"
 #include "eddy/lock.hpp"
 #include "eddy/loop.hpp"
+#include "eddy/pipe.hpp"
 #include "eddy/queue.hpp"
 #include "eddy/run.hpp"
 #include "eddy/semaphore.hpp"
 #include "eddy/shield.hpp"
 #include "eddy/signal.hpp"
 #include "eddy/sleep.hpp"
+#include "eddy/stream.hpp"
+#include "eddy/subprocess.hpp"
 #include "eddy/task.hpp"
 #include "eddy/task_group.hpp"
 #include "eddy/thread_pool.hpp"
@@ -71,4 +74,7 @@ static_assert(std::is_same_v<await_result_t<decltype(to_thread([]() -> int& {
                              }))>,
                              int&>);
 static_assert(std::is_same_v<await_result_t<decltype(wait_signal({SIGINT, SIGTERM}))>, int>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<stream_reader&>().readline())>,
+                             std::string>);
+static_assert(awaitable<decltype(std::declval<stream_writer&>().drain())>);
 } // namespace eddy

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -132,6 +133,44 @@ class queue_full : public std::runtime_error {
 class queue_shutdown : public std::runtime_error {
   public:
     queue_shutdown() : std::runtime_error("eddy: the queue is shut down") {}
+};
+
+/// A stream ended before a read got what it asked for (asyncio.IncompleteReadError): thrown by
+/// `stream_reader::read_exactly` and `read_until` at end of file. The bytes read before the end
+/// are consumed from the stream and carried here.
+class incomplete_read_error : public std::runtime_error {
+  public:
+    /// `partial`: the bytes read before the end; `expected`: the count asked for, or nullopt
+    /// when unknown (read_until).
+    incomplete_read_error(std::string partial, std::optional<std::size_t> expected)
+        : std::runtime_error("eddy: " + std::to_string(partial.size()) +
+                             " bytes read on a total of " +
+                             (expected ? std::to_string(*expected) : std::string("undefined")) +
+                             " expected bytes"),
+          partial_(std::move(partial)), expected_(expected) {}
+    /// The bytes read before the end of the stream.
+    [[nodiscard]] const std::string& partial() const noexcept { return partial_; }
+    /// The byte count the read asked for; nullopt when it was looking for a separator.
+    [[nodiscard]] std::optional<std::size_t> expected() const noexcept { return expected_; }
+
+  private:
+    std::string partial_;
+    std::optional<std::size_t> expected_;
+};
+
+/// A stream read looking for a separator hit the reader's limit (asyncio.LimitOverrunError).
+/// Nothing was consumed: the bytes stay buffered in the reader and can be read again.
+class limit_overrun_error : public std::runtime_error {
+  public:
+    /// `consumed`: how many bytes would have to be consumed (asyncio's attribute of that name).
+    limit_overrun_error(const std::string& message, std::size_t consumed)
+        : std::runtime_error(message), consumed_(consumed) {}
+    /// The number of bytes to be consumed: the separator's offset when it was found beyond
+    /// the limit, else the bytes searched so far.
+    [[nodiscard]] std::size_t consumed() const noexcept { return consumed_; }
+
+  private:
+    std::size_t consumed_;
 };
 
 } // namespace eddy
