@@ -22,6 +22,7 @@
 #include <string>
 #include <sys/signalfd.h>
 #include <system_error>
+#include <tuple>
 #include <type_traits>
 #include <unistd.h>
 #include <utility>
@@ -214,7 +215,8 @@ class signal_service {
     // Keeps the read armed while anything is routed, and tells the loop whether it is an
     // operation worth staying alive for (a handler or a waiter) or only run's Ctrl-C watch.
     void account() {
-        if (!op_.in_flight && !closing_ && !sigisemptyset(&routed_)) {
+        // Not while a completed read waits for dispatch: a new read would reuse its buffer.
+        if (!op_.in_flight && !dispatching_ && !closing_ && !sigisemptyset(&routed_)) {
             loop_->io().submit(op_);
         }
         const bool internal = op_.in_flight && consumers_ == 0;
@@ -236,6 +238,7 @@ class signal_service {
         try {
             // Completion callbacks only schedule: handlers run as a step of the next turn.
             self->loop_->post_step(&dispatch, self, nullptr);
+            self->dispatching_ = true;
         } catch (...) {
             std::terminate(); // the ready queue could not grow: out of memory
         }
@@ -243,10 +246,21 @@ class signal_service {
 
     static void dispatch(void* p) noexcept {
         auto* self = static_cast<signal_service*>(p);
+        if (self->doomed_) {
+            delete self; // closed while this step was queued: it was left for us to free
+            return;
+        }
         const int res = self->op_.result;
-        const int count = res > 0 ? res / static_cast<int>(sizeof(signalfd_siginfo)) : 0;
-        for (int i = 0; i < count; ++i) {
-            self->deliver(static_cast<int>(self->infos_[static_cast<std::size_t>(i)].ssi_signo));
+        const auto count = static_cast<std::size_t>(
+            res > 0 ? res / static_cast<int>(sizeof(signalfd_siginfo)) : 0);
+        // Copied out first: a handler may add a signal, which arms the next read into infos_.
+        std::array<int, std::tuple_size_v<decltype(infos_)>> sigs{};
+        for (std::size_t i = 0; i < count; ++i) {
+            sigs[i] = static_cast<int>(self->infos_[i].ssi_signo);
+        }
+        self->dispatching_ = false;
+        for (std::size_t i = 0; i < count; ++i) {
+            self->deliver(sigs[i]);
         }
         if (self->closing_) {
             return;
@@ -335,7 +349,11 @@ class signal_service {
             }
         }
         ::close(self->fd_);
-        delete self;
+        if (self->dispatching_) {
+            self->doomed_ = true; // a queued dispatch step still points here: it frees us
+        } else {
+            delete self;
+        }
     }
 
     event_loop* loop_;
@@ -354,6 +372,8 @@ class signal_service {
     bool counted_internal_ = false;
     bool interrupted_ = false;
     bool closing_ = false;
+    bool dispatching_ = false;
+    bool doomed_ = false;
 };
 
 inline void check_signal(int sig) {
