@@ -248,3 +248,31 @@ TEST_CASE("asking for a stream that is not a pipe is an invalid_state_error", "[
         CHECK(rc == 0);
     }());
 }
+
+TEST_CASE("without IORING_OP_WAITID a child is reaped by polling its pidfd, cancellably too",
+          "[subprocess]") {
+    eddy::detail::reap_by_poll_ = true; // the path of kernels before 6.7
+    pid_t pid = -1;
+    eddy::run([&]() -> eddy::task<> {
+        auto seven = co_await eddy::create_subprocess_exec("sh", {"-c", "sleep 0.01; exit 7"});
+        const int rc = co_await seven.wait();
+        CHECK(rc == 7);
+        auto p = co_await eddy::create_subprocess_exec("sleep", {"100"});
+        pid = p.pid();
+        auto waiting = eddy::create_task(p.wait());
+        co_await eddy::sleep(2ms);
+        waiting.cancel();
+        bool cancelled = false;
+        try {
+            (void)co_await waiting;
+        } catch (const eddy::cancelled_error&) {
+            cancelled = true;
+        }
+        CHECK(cancelled);
+        p.kill();
+        const int killed = co_await p.wait();
+        CHECK(killed == -SIGKILL);
+    }());
+    eddy::detail::reap_by_poll_ = false;
+    CHECK(reaped(pid));
+}
