@@ -106,6 +106,18 @@ inline eddy::task<int> after(std::chrono::milliseconds d, int v) {
 }
 
 /// Kernel operations in flight on the running loop's reactor.
+/// Awaits `h` (a task handle, by reference) and says whether it ended with cancelled_error;
+/// any other exception propagates. The await-and-expect-cancelled idiom of the cancellation tests.
+template <class H> eddy::task<bool> ends_cancelled(H& h) {
+    bool cancelled = false;
+    try {
+        (void)co_await h;
+    } catch (const eddy::cancelled_error&) {
+        cancelled = true;
+    }
+    co_return cancelled;
+}
+
 inline std::uint64_t in_flight() {
     return eddy::get_running_loop().in_flight();
 }

@@ -134,12 +134,7 @@ TEST_CASE("a cancelled wait_signal throws cancelled_error and no longer keeps th
         });
         co_await eddy::sleep(1ms);
         waiter.cancel();
-        bool cancelled = false;
-        try {
-            (void)co_await waiter;
-        } catch (const eddy::cancelled_error&) {
-            cancelled = true;
-        }
+        const bool cancelled = co_await eddy_test::ends_cancelled(waiter);
         CHECK(cancelled);
         CHECK(eddy::get_running_loop().in_flight() == 0);
     }());

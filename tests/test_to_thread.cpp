@@ -138,12 +138,7 @@ TEST_CASE("cancelling a queued offload withdraws it and it never runs", "[to_thr
         });
         co_await eddy::sleep(5ms); // both submitted; the only thread runs the first
         queued.cancel();
-        bool cancelled = false;
-        try {
-            co_await queued;
-        } catch (const eddy::cancelled_error&) {
-            cancelled = true;
-        }
+        const bool cancelled = co_await eddy_test::ends_cancelled(queued);
         CHECK(cancelled);
         release = true;
         co_await blocker;

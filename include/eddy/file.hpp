@@ -44,12 +44,8 @@ struct file_stat {
 
 namespace detail {
 
-/// io_uring's read and write take a 32-bit length: larger requests are cut to this per
-/// operation (a short count, as read(2) may return anyway).
-inline constexpr std::size_t max_file_chunk = std::size_t{1} << 30;
-
 [[nodiscard]] inline std::uint32_t clamp_len(std::size_t n) noexcept {
-    return static_cast<std::uint32_t>(std::min(n, max_file_chunk));
+    return static_cast<std::uint32_t>(std::min(n, max_transfer));
 }
 
 /// The error eddy's file operations throw: `eddy::<what>("<path>"): <strerror>`, as io_awaiter

@@ -21,6 +21,10 @@ inline constexpr std::uint64_t current_position = static_cast<std::uint64_t>(-1)
 
 namespace detail {
 
+/// The most one read or write asks of the kernel (io_op::len is 32 bits): larger requests are
+/// cut to this per operation, a short count as read(2) may return anyway.
+inline constexpr std::size_t max_transfer = std::size_t{1} << 30;
+
 /// Awaits one kernel operation. The operation's state (io_op) lives in this awaiter, in the
 /// awaiting frame; the reactor points at it until the completion arrives: nothing allocated.
 ///

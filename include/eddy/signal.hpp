@@ -29,6 +29,13 @@
 
 namespace eddy {
 
+namespace detail {
+/// Whether `sig` can be caught at all (not SIGKILL or SIGSTOP, within 1..NSIG-1).
+[[nodiscard]] inline bool catchable_signal(int sig) noexcept {
+    return sig > 0 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP;
+}
+} // namespace detail
+
 /// A set of signal numbers, written `{SIGINT, SIGTERM}` or `SIGHUP`. A variadic constructor
 /// rather than std::initializer_list because g++ 12 rejects an initializer_list temporary in a
 /// co_await operand ("array used as initializer"), and `co_await wait_signal({...})` is the
@@ -48,7 +55,7 @@ class signal_set {
 
   private:
     void add(int sig) noexcept {
-        if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
+        if (!detail::catchable_signal(sig)) {
             invalid_ = invalid_ != 0 ? invalid_ : (sig == 0 ? -1 : sig);
             return;
         }
@@ -377,7 +384,7 @@ class signal_service {
 };
 
 inline void check_signal(int sig) {
-    if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
+    if (!catchable_signal(sig)) {
         throw std::invalid_argument("eddy: signal " + std::to_string(sig) + " cannot be handled");
     }
 }

@@ -30,9 +30,6 @@ struct stream_io {
     std::uint32_t flags = 0; // io_op::flags of every transfer
 };
 
-/// The largest transfer asked of the kernel at once (io_op::len is 32 bits).
-inline constexpr std::size_t max_transfer = std::size_t{1} << 30;
-
 inline io_op transfer_op(op_kind kind, int fd, const void* buf, std::size_t len,
                          std::uint32_t flags) noexcept {
     io_op op;
