@@ -104,6 +104,11 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
         }
     }
 
+  protected:
+    /// For awaiters whose operation points into their own members (a msghdr, a sockaddr):
+    /// they set those pointers in await_suspend, once the awaiter has its final address.
+    [[nodiscard]] io_op& op() noexcept { return op_; }
+
   private:
     static void on_complete(io_op* op) noexcept { static_cast<io_awaiter*>(op->owner)->wake(); }
     static bool on_cancel(cancel_hook* h, bool abandon) noexcept {

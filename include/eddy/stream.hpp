@@ -51,7 +51,7 @@ class stream_reader {
     /// read_until and readline search. Throws std::invalid_argument (closing `fd`) if `limit` is
     /// 0. `io` is for eddy's socket layer. Allocates nothing until the first read.
     explicit stream_reader(int fd, std::size_t limit = default_limit, detail::stream_io io = {})
-        : fd_(fd), limit_(limit), io_(io), eof_(false) {
+        : fd_(fd), limit_(limit), io_(std::move(io)), eof_(false) {
         if (limit == 0) {
             ::close(fd);
             throw std::invalid_argument("eddy::stream_reader: the limit must be positive");
@@ -165,8 +165,8 @@ class stream_reader {
         }
         if (buffered() == 0) {
             const std::size_t got = co_await detail::io_awaiter<std::size_t>(
-                detail::transfer_op(io_.read, fd_, out.data(), out.size(), io_.flags),
-                "stream_reader::read_some");
+                detail::transfer_op(io_.read, fd_, out.data(), out.size(), io_.read_flags),
+                "stream_reader::read_some", io_.subject_or_null());
             eof_ = got == 0;
             co_return got;
         }
@@ -264,8 +264,8 @@ class stream_reader {
                 reserve(cap_ * 2); // callers never fill a full buffer; stay safe if one does
             }
         }
-        return {detail::transfer_op(io_.read, fd_, buf_.get() + end_, cap_ - end_, io_.flags),
-                "stream_reader::read"};
+        return {detail::transfer_op(io_.read, fd_, buf_.get() + end_, cap_ - end_, io_.read_flags),
+                "stream_reader::read", io_.subject_or_null()};
     }
     void commit(std::size_t got) noexcept {
         end_ += got;
@@ -315,7 +315,7 @@ class stream_reader {
         fd_ = std::exchange(o.fd_, -1);
         limit_ = o.limit_;
         min_capacity_ = o.min_capacity_;
-        io_ = o.io_;
+        io_ = std::move(o.io_);
         buf_ = std::move(o.buf_);
         cap_ = std::exchange(o.cap_, 0);
         begin_ = std::exchange(o.begin_, 0);
@@ -365,7 +365,7 @@ class stream_writer {
     explicit stream_writer(int fd, detail::stream_io io = {}) {
         detail::ignore_sigpipe();
         try {
-            s_ = new detail::writer_state(fd, io);
+            s_ = new detail::writer_state(fd, std::move(io));
         } catch (...) {
             ::close(fd);
             throw;
@@ -424,7 +424,9 @@ class stream_writer {
     [[nodiscard]] task<> drain() { return detail::drain(detail::writer_ref(&checked("drain"))); }
 
     /// Closes the write side once the buffer is flushed: for a pipe, the fd is closed and the
-    /// reader sees end of file. Further writes throw. No-op if already closing or closed.
+    /// reader sees end of file; for a socket, shutdown(SHUT_WR) sends the peer end of file while
+    /// the connection stays readable (a half-close). Further writes throw. No-op if already
+    /// closing or closed.
     void write_eof() noexcept {
         detail::writer_state* s = s_;
         if (s != nullptr && !s->eof_ && !s->closing_) {
@@ -435,7 +437,8 @@ class stream_writer {
         }
     }
     /// Closes the writer once the buffer is flushed (asyncio's close(): it does not wait; see
-    /// wait_closed). Further writes throw. Idempotent.
+    /// wait_closed). For a socket the whole connection is shut down (shutdown(SHUT_RDWR)): the
+    /// peer sees end of file, and so does this side's reader. Further writes throw. Idempotent.
     void close() noexcept {
         detail::writer_state* s = s_;
         if (s != nullptr && !s->closing_) {

@@ -11,13 +11,38 @@ namespace eddy::detail {
 /// buf = NUL-terminated path, flags = open flags, len = mode. close: fd. fsync: fd, flags =
 /// IORING_FSYNC_DATASYNC or 0. statx: fd = directory fd, buf = path, flags = AT_* flags,
 /// len = mask, buf2 = struct statx*. waitid: fd = the id (a pidfd), len = idtype (P_PIDFD),
-/// flags = options (WEXITED), buf2 = siginfo_t*.
-enum class op_kind : std::uint8_t { nop, read, write, poll, openat, close, fsync, statx, waitid };
+/// flags = options (WEXITED), buf2 = siginfo_t*. recv/send: fd, buf, len, flags = MSG_* flags.
+/// accept: fd = listening socket, buf = sockaddr* (or null), buf2 = socklen_t* (or null),
+/// flags = accept4 flags (SOCK_CLOEXEC). accept_multishot: as accept, but one submission keeps
+/// completing (a CQE per connection, IORING_CQE_F_MORE in cqe_flags while it stays armed).
+/// connect: fd, buf = sockaddr*, len = its length. shutdown: fd, len = SHUT_RD/WR/RDWR.
+/// recvmsg/sendmsg: fd, buf = msghdr*, flags = MSG_* flags.
+enum class op_kind : std::uint8_t {
+    nop,
+    read,
+    write,
+    poll,
+    openat,
+    close,
+    fsync,
+    statx,
+    waitid,
+    recv,
+    send,
+    accept,
+    accept_multishot,
+    connect,
+    shutdown,
+    recvmsg,
+    sendmsg,
+};
 
 /// One kernel operation. It lives in the awaiter that started it (in the awaiting coroutine's
 /// frame): no allocation per operation. The backend keeps a pointer to it from `submit` until
 /// it calls `complete`, exactly once; the owner must not be destroyed in between, which the
 /// loop guarantees by cancelling and draining every operation before any frame goes away.
+/// A multishot operation calls `complete` once per completion; `in_flight` stays true (and the
+/// memory stays the kernel's) until the completion without IORING_CQE_F_MORE.
 struct io_op {
     op_kind kind = op_kind::nop;
     int fd = -1;
@@ -27,6 +52,7 @@ struct io_op {
     std::uint64_t offset = static_cast<std::uint64_t>(-1); // -1: the file position
     void* buf2 = nullptr;                                  // statx: result; waitid: siginfo
     int result = 0; // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
+    std::uint32_t cqe_flags = 0; // the completion's flags (IORING_CQE_F_MORE...)
     bool in_flight = false;
     void (*complete)(io_op*) noexcept = nullptr;
     void* owner = nullptr; // the awaiter, for `complete`

@@ -17,17 +17,37 @@
 #include <exception>
 #include <string>
 #include <system_error>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <utility>
 
 namespace eddy::detail {
 
 /// How a stream moves its bytes through the kernel. Pipes, ttys and files: read and write.
-/// Sockets will use recv and send with MSG_NOSIGNAL in `flags` once the reactor has them.
+/// Sockets: recv, and send with MSG_NOSIGNAL (a gone peer is EPIPE, not SIGPIPE); their
+/// writer half-closes with shutdown(2) instead of closing, since the reader shares the
+/// connection (each side owns its own fd, a dup of the other's).
 struct stream_io {
     op_kind read = op_kind::read;
     op_kind write = op_kind::write;
-    std::uint32_t flags = 0; // io_op::flags of every transfer
+    std::uint32_t read_flags = 0;  // io_op::flags of every read
+    std::uint32_t write_flags = 0; // io_op::flags of every write
+    bool socket = false;
+    std::string subject; // what error messages name (the peer's address); empty: the fd
+
+    /// recv/send with MSG_NOSIGNAL; `peer` names the other end in error messages.
+    static stream_io for_socket(std::string peer) {
+        stream_io io;
+        io.read = op_kind::recv;
+        io.write = op_kind::send;
+        io.write_flags = MSG_NOSIGNAL;
+        io.socket = true;
+        io.subject = std::move(peer);
+        return io;
+    }
+    [[nodiscard]] const char* subject_or_null() const noexcept {
+        return subject.empty() ? nullptr : subject.c_str();
+    }
 };
 
 inline io_op transfer_op(op_kind kind, int fd, const void* buf, std::size_t len,
@@ -56,7 +76,7 @@ inline io_op transfer_op(op_kind kind, int fd, const void* buf, std::size_t len,
 /// to `pending_`; the send task swaps it into `inflight_` when `inflight_` is fully sent. Both
 /// keep their capacity, so a writer in steady state allocates nothing.
 struct writer_state {
-    writer_state(int fd, stream_io io) : fd_(fd), io_(io) { writable_.set(); }
+    writer_state(int fd, stream_io io) : fd_(fd), io_(std::move(io)) { writable_.set(); }
     writer_state(const writer_state&) = delete;
     writer_state& operator=(const writer_state&) = delete;
     ~writer_state() {
@@ -101,6 +121,11 @@ struct writer_state {
         if (!fd_closed_) {
             fd_closed_ = true;
             if (fd_ >= 0) {
+                if (io_.socket) {
+                    // The peer sees end of file now, though the reader still holds the
+                    // connection; after close() or abort() the reader sees it too.
+                    (void)::shutdown(fd_, eof_ && !closing_ ? SHUT_WR : SHUT_RDWR);
+                }
                 ::close(fd_);
             }
         }
@@ -232,8 +257,8 @@ inline task<> send_loop(sender_ref s) {
             s->in_kernel_ = true;
             const std::size_t n = co_await io_awaiter<std::size_t>(
                 transfer_op(s->io_.write, s->fd_, s->inflight_.data() + s->sent_,
-                            s->inflight_.size() - s->sent_, s->io_.flags),
-                "stream_writer::write");
+                            s->inflight_.size() - s->sent_, s->io_.write_flags),
+                "stream_writer::write", s->io_.subject_or_null());
             s->in_kernel_ = false;
             s->sent_ += n;
             s->update_flow();

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/stat.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <system_error>
 
 namespace eddy::detail {
@@ -97,6 +98,33 @@ class uring_reactor final : public reactor {
             sqe->file_index = op.flags; // the waitid options
             sqe->addr2 = reinterpret_cast<std::uintptr_t>(op.buf2);
             break;
+        case op_kind::recv:
+            io_uring_prep_recv(sqe, op.fd, op.buf, op.len, static_cast<int>(op.flags));
+            break;
+        case op_kind::send:
+            io_uring_prep_send(sqe, op.fd, op.buf, op.len, static_cast<int>(op.flags));
+            break;
+        case op_kind::accept:
+            io_uring_prep_accept(sqe, op.fd, static_cast<sockaddr*>(op.buf),
+                                 static_cast<socklen_t*>(op.buf2), static_cast<int>(op.flags));
+            break;
+        case op_kind::accept_multishot:
+            io_uring_prep_multishot_accept(sqe, op.fd, static_cast<sockaddr*>(op.buf),
+                                           static_cast<socklen_t*>(op.buf2),
+                                           static_cast<int>(op.flags));
+            break;
+        case op_kind::connect:
+            io_uring_prep_connect(sqe, op.fd, static_cast<const sockaddr*>(op.buf), op.len);
+            break;
+        case op_kind::shutdown:
+            io_uring_prep_shutdown(sqe, op.fd, static_cast<int>(op.len));
+            break;
+        case op_kind::recvmsg:
+            io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buf), op.flags);
+            break;
+        case op_kind::sendmsg:
+            io_uring_prep_sendmsg(sqe, op.fd, static_cast<const msghdr*>(op.buf), op.flags);
+            break;
         }
         io_uring_sqe_set_data(sqe, &op);
         op.in_flight = true;
@@ -156,6 +184,13 @@ class uring_reactor final : public reactor {
             {op_kind::openat, IORING_OP_OPENAT}, {op_kind::close, IORING_OP_CLOSE},
             {op_kind::fsync, IORING_OP_FSYNC},   {op_kind::statx, IORING_OP_STATX},
             {op_kind::waitid, opcode_waitid},
+            {op_kind::recv, IORING_OP_RECV},     {op_kind::send, IORING_OP_SEND},
+            {op_kind::accept, IORING_OP_ACCEPT},
+            // Multishot accept (5.19) is a flag on ACCEPT the probe cannot show: a kernel
+            // without it fails the first completion with EINVAL, and users fall back.
+            {op_kind::accept_multishot, IORING_OP_ACCEPT},
+            {op_kind::connect, IORING_OP_CONNECT},   {op_kind::shutdown, IORING_OP_SHUTDOWN},
+            {op_kind::recvmsg, IORING_OP_RECVMSG},   {op_kind::sendmsg, IORING_OP_SENDMSG},
         };
         io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
         for (const auto& row : table) {
@@ -206,8 +241,11 @@ class uring_reactor final : public reactor {
             }
             auto* op = reinterpret_cast<io_op*>(io_uring_cqe_get_data(cqe));
             op->result = cqe->res;
-            op->in_flight = false;
-            --in_flight_;
+            op->cqe_flags = cqe->flags;
+            if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
+                op->in_flight = false; // a multishot operation stays armed while F_MORE is set
+                --in_flight_;
+            }
             op->complete(op);
         }
         io_uring_cq_advance(&ring_, seen);
