@@ -370,3 +370,40 @@ TEST_CASE("a server left open when run ends is closed and drained by run", "[ser
     }());
     CHECK(eddy::live_frames() == 0);
 }
+
+TEST_CASE("one multishot accept submission serves many connections", "[server][net]") {
+    auto l = eddy::socket::open(AF_INET, SOCK_STREAM);
+    l.bind(eddy::endpoint::ipv4_loopback(0));
+    l.listen();
+    const eddy::endpoint at = l.local_endpoint();
+    eddy::run([&]() -> eddy::task<> {
+        eddy::detail::acceptor acc(l.fd());
+        std::vector<eddy::socket> clients;
+        std::vector<eddy::socket> accepted;
+        for (int i = 0; i < 5; ++i) {
+            auto c = eddy::socket::open(AF_INET, SOCK_STREAM);
+            co_await c.connect(at);
+            clients.push_back(std::move(c));
+            std::optional<int> fd;
+            while (!fd) {
+                fd = co_await acc.wait();
+            }
+            accepted.emplace_back(*fd);
+            // The one accept stays armed in the kernel between connections.
+            CHECK(eddy_test::in_flight() == 1);
+        }
+        CHECK(acc.multishot()); // kernels >= 5.19; older ones fall back to one per accept
+        for (std::size_t i = 0; i < clients.size(); ++i) {
+            CHECK(accepted[i].peer_endpoint() == clients[i].local_endpoint());
+        }
+        // Ending the wait: cancel it, and the kernel lets go of the operation.
+        auto waiting = eddy::create_task([&]() -> eddy::task<> {
+            (void)co_await acc.wait();
+        });
+        co_await eddy::sleep(std::chrono::milliseconds(1));
+        waiting.cancel();
+        const bool cancelled = co_await eddy_test::ends_cancelled(waiting);
+        CHECK(cancelled);
+        CHECK(eddy_test::in_flight() == 0);
+    }());
+}
