@@ -8,6 +8,7 @@
 #include "eddy/condition.hpp"
 #include "eddy/context_var.hpp"
 #include "eddy/create_task.hpp"
+#include "eddy/endpoint.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/event.hpp"
 #include "eddy/file.hpp"
