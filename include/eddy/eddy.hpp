@@ -19,6 +19,7 @@
 #include "eddy/loop.hpp"
 #include "eddy/pipe.hpp"
 #include "eddy/queue.hpp"
+#include "eddy/resolve.hpp"
 #include "eddy/run.hpp"
 #include "eddy/semaphore.hpp"
 #include "eddy/shield.hpp"
@@ -78,4 +79,6 @@ static_assert(std::is_same_v<await_result_t<decltype(wait_signal({SIGINT, SIGTER
 static_assert(std::is_same_v<await_result_t<decltype(std::declval<stream_reader&>().readline())>,
                              std::string>);
 static_assert(awaitable<decltype(std::declval<stream_writer&>().drain())>);
+static_assert(
+    std::is_same_v<await_result_t<decltype(resolve(std::string(), 0))>, std::vector<endpoint>>);
 } // namespace eddy
