@@ -83,4 +83,18 @@ static_assert(std::is_same_v<await_result_t<decltype(wait_signal({SIGINT, SIGTER
 static_assert(std::is_same_v<await_result_t<decltype(std::declval<stream_reader&>().readline())>,
                              std::string>);
 static_assert(awaitable<decltype(std::declval<stream_writer&>().drain())>);
+static_assert(
+    std::is_same_v<await_result_t<decltype(resolve(std::string(), 0))>, std::vector<endpoint>>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<socket&>().accept())>, socket>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<socket&>().recv(
+                                 std::span<std::byte>()))>,
+                             std::size_t>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<socket&>().recvfrom(
+                                 std::span<std::byte>()))>,
+                             datagram_info>);
+static_assert(std::is_same_v<await_result_t<decltype(open_connection(std::string(), 0))>,
+                             connection>);
+static_assert(std::is_same_v<await_result_t<decltype(std::declval<datagram_endpoint&>().recvfrom())>,
+                             datagram>);
+static_assert(awaitable<decltype(std::declval<server&>().serve_forever())>);
 } // namespace eddy

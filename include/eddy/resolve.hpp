@@ -81,8 +81,9 @@ inline void add_unique(std::vector<endpoint>& out, const endpoint& e) {
 /// getaddrinfo itself, blocking: on a pool thread for names, on the loop thread for the empty
 /// host (no lookup: the any or loopback addresses). Returns the IP endpoints in getaddrinfo's
 /// order without duplicates (type 0 lists each address once per socket type). Throws
-/// resolve_error's exception. A plain function, so that to_thread copies its arguments.
-inline std::vector<endpoint> getaddrinfo_blocking(std::string host, std::uint16_t port,
+/// resolve_error's exception. A plain function (to_thread keeps copies of its arguments for the
+/// call), not a capturing lambda: see the g++ 12 trap in the field notes.
+inline std::vector<endpoint> getaddrinfo_blocking(const std::string& host, std::uint16_t port,
                                                   resolve_options options) {
     addrinfo hints{};
     hints.ai_family = options.family;
@@ -154,7 +155,7 @@ inline std::vector<endpoint> resolve_numeric(const endpoint& e, std::string_view
         co_return detail::resolve_numeric(*numeric, host, port, options);
     }
     if (host.empty()) {
-        co_return detail::getaddrinfo_blocking(std::move(host), port, options);
+        co_return detail::getaddrinfo_blocking(host, port, options);
     }
     std::vector<endpoint> found =
         co_await to_thread(&detail::getaddrinfo_blocking, host, port, options);
