@@ -407,3 +407,24 @@ TEST_CASE("one multishot accept submission serves many connections", "[server][n
         CHECK(eddy_test::in_flight() == 0);
     }());
 }
+
+TEST_CASE("start_server with an empty host listens on every interface, one per family",
+          "[server][net]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::server srv = co_await eddy::start_server(echo_lines, "", 0);
+        REQUIRE(!srv.addresses().empty());
+        bool v4 = false;
+        for (const eddy::endpoint& a : srv.addresses()) {
+            CHECK(a.port() != 0);
+            if (a.family() == AF_INET) {
+                v4 = true;
+                CHECK(a.host() == "0.0.0.0");
+                const std::string answer = co_await ask(a.port(), "any\n");
+                CHECK(answer == "any\n");
+            } else {
+                CHECK(a.host() == "::");
+            }
+        }
+        CHECK(v4);
+    }());
+}

@@ -498,8 +498,22 @@ template <class Handler>
         at = co_await resolve(std::move(host), port, how);
     }
     std::vector<socket> listeners;
+    std::exception_ptr skipped;
     for (const endpoint& a : at) {
-        listeners.push_back(detail::listen_on(a, options, at.size() > 1));
+        try {
+            listeners.push_back(detail::listen_on(a, options, at.size() > 1));
+        } catch (const std::system_error& e) {
+            // Of several addresses, one whose family this machine lacks (IPv6 disabled) is
+            // skipped, as asyncio skips the sockets it cannot create.
+            const int err = e.code().value();
+            if (at.size() == 1 || (err != EAFNOSUPPORT && err != EADDRNOTAVAIL)) {
+                throw;
+            }
+            skipped = std::current_exception();
+        }
+    }
+    if (listeners.empty()) {
+        std::rethrow_exception(skipped);
     }
     co_return detail::start_serving(std::move(handler), options, std::move(listeners));
 }
