@@ -32,8 +32,7 @@ TEST_CASE("datagram endpoints exchange datagrams and name their senders", "[data
     }());
 }
 
-TEST_CASE("a datagram longer than max_size is cut, and the next one is whole",
-          "[datagram][net]") {
+TEST_CASE("a datagram longer than max_size is cut, and the next one is whole", "[datagram][net]") {
     eddy::run([]() -> eddy::task<> {
         eddy::datagram_options so;
         so.local_host = "127.0.0.1";
@@ -77,8 +76,7 @@ TEST_CASE("a connected datagram endpoint sees ECONNREFUSED when nobody listens",
     CHECK(code == ECONNREFUSED);
 }
 
-TEST_CASE("a cancelled datagram receive ends cancelled with nothing in flight",
-          "[datagram][net]") {
+TEST_CASE("a cancelled datagram receive ends cancelled with nothing in flight", "[datagram][net]") {
     eddy::run([]() -> eddy::task<> {
         eddy::datagram_options so;
         so.local_host = "127.0.0.1";

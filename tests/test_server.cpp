@@ -75,9 +75,8 @@ TEST_CASE("start_server serves each connection with the handler on a kernel-chos
         CHECK(srv.port() != 0);
         REQUIRE(srv.addresses().size() == 1);
         CHECK(srv.addresses().front().host() == "127.0.0.1");
-        const auto answers = co_await eddy::gather(ask(srv.port(), "one\n"),
-                                                   ask(srv.port(), "two\n"),
-                                                   ask(srv.port(), "three\n"));
+        const auto answers = co_await eddy::gather(
+            ask(srv.port(), "one\n"), ask(srv.port(), "two\n"), ask(srv.port(), "three\n"));
         CHECK(std::get<0>(answers) == "one\n");
         CHECK(std::get<1>(answers) == "two\n");
         CHECK(std::get<2>(answers) == "three\n");
@@ -89,8 +88,7 @@ TEST_CASE("start_server serves each connection with the handler on a kernel-chos
     CHECK(eddy::live_frames() == 0);
 }
 
-TEST_CASE("start_server on a port in use throws EADDRINUSE naming the address",
-          "[server][net]") {
+TEST_CASE("start_server on a port in use throws EADDRINUSE naming the address", "[server][net]") {
     eddy::run([]() -> eddy::task<> {
         eddy::server a = co_await eddy::start_server(echo_lines, "127.0.0.1", 0);
         int code = 0;
@@ -397,9 +395,7 @@ TEST_CASE("one multishot accept submission serves many connections", "[server][n
             CHECK(accepted[i].peer_endpoint() == clients[i].local_endpoint());
         }
         // Ending the wait: cancel it, and the kernel lets go of the operation.
-        auto waiting = eddy::create_task([&]() -> eddy::task<> {
-            (void)co_await acc.wait();
-        });
+        auto waiting = eddy::create_task([&]() -> eddy::task<> { (void)co_await acc.wait(); });
         co_await eddy::sleep(std::chrono::milliseconds(1));
         waiting.cancel();
         const bool cancelled = co_await eddy_test::ends_cancelled(waiting);

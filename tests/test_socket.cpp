@@ -86,8 +86,7 @@ TEST_CASE("socket connects, accepts and echoes bytes over loopback", "[socket][n
     }
 }
 
-TEST_CASE("socket connect to a closed port throws ECONNREFUSED naming the peer",
-          "[socket][net]") {
+TEST_CASE("socket connect to a closed port throws ECONNREFUSED naming the peer", "[socket][net]") {
     const std::uint16_t port = closed_port();
     int code = 0;
     std::string what;
@@ -104,8 +103,7 @@ TEST_CASE("socket connect to a closed port throws ECONNREFUSED naming the peer",
     CHECK(what.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
 }
 
-TEST_CASE("socket bind to a port in use throws EADDRINUSE naming the address",
-          "[socket][net]") {
+TEST_CASE("socket bind to a port in use throws EADDRINUSE naming the address", "[socket][net]") {
     auto l = listener();
     auto s = eddy::socket::open(AF_INET, SOCK_STREAM);
     try {
@@ -122,9 +120,8 @@ TEST_CASE("a cancelled accept and a cancelled recv end cancelled with nothing in
     auto l = listener();
     const eddy::endpoint at = l.local_endpoint();
     eddy::run([&]() -> eddy::task<> {
-        auto acc = eddy::create_task([&]() -> eddy::task<eddy::socket> {
-            co_return co_await l.accept();
-        });
+        auto acc =
+            eddy::create_task([&]() -> eddy::task<eddy::socket> { co_return co_await l.accept(); });
         co_await eddy::sleep(std::chrono::milliseconds(1));
         acc.cancel();
         const bool accept_cancelled = co_await eddy_test::ends_cancelled(acc);
@@ -134,9 +131,8 @@ TEST_CASE("a cancelled accept and a cancelled recv end cancelled with nothing in
         eddy::socket client = co_await connect_to(at);
         eddy::socket conn = co_await l.accept();
         std::vector<std::byte> buf(16);
-        auto rd = eddy::create_task([&]() -> eddy::task<std::size_t> {
-            co_return co_await conn.recv(buf);
-        });
+        auto rd = eddy::create_task(
+            [&]() -> eddy::task<std::size_t> { co_return co_await conn.recv(buf); });
         co_await eddy::sleep(std::chrono::milliseconds(1));
         rd.cancel();
         const bool recv_cancelled = co_await eddy_test::ends_cancelled(rd);

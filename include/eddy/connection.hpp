@@ -125,7 +125,7 @@ inline task<socket> connect_any(std::vector<endpoint> peers, connection_options 
 [[nodiscard]] inline task<connection> open_connection(endpoint peer,
                                                       connection_options options = {}) {
     std::string name = peer.to_string();
-    std::vector<endpoint> peers{std::move(peer)};
+    std::vector<endpoint> peers{peer};
     socket s = co_await detail::connect_any(std::move(peers), options);
     co_return detail::make_connection(std::move(s), options.limit, std::move(name));
 }

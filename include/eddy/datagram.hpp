@@ -52,7 +52,7 @@ class datagram_endpoint {
   public:
     datagram_endpoint() noexcept = default;
     datagram_endpoint(eddy::socket s, std::optional<endpoint> remote, std::size_t max_size) noexcept
-        : sock_(std::move(s)), remote_(std::move(remote)), max_size_(max_size) {}
+        : sock_(std::move(s)), remote_(remote), max_size_(max_size) {}
 
     /// The socket, for options and the span-based operations (recvfrom(span) allocates
     /// nothing).
@@ -60,9 +60,7 @@ class datagram_endpoint {
     /// The bound address (the kernel's choice for port 0 after the first send).
     [[nodiscard]] endpoint local_address() const { return sock_.local_endpoint(); }
     /// The connected peer, if the endpoint was made with a remote address.
-    [[nodiscard]] const std::optional<endpoint>& remote_address() const noexcept {
-        return remote_;
-    }
+    [[nodiscard]] const std::optional<endpoint>& remote_address() const noexcept { return remote_; }
 
     /// Receives one datagram (cut to max_size). Allocates its buffer; use
     /// sock().recvfrom(span) to receive into memory of your own. Throws std::system_error,
@@ -70,8 +68,8 @@ class datagram_endpoint {
     [[nodiscard]] task<datagram> recvfrom() {
         datagram d;
         d.data.resize(max_size_);
-        const datagram_info info =
-            co_await sock_.recvfrom(std::as_writable_bytes(std::span(d.data.data(), d.data.size())));
+        const datagram_info info = co_await sock_.recvfrom(
+            std::as_writable_bytes(std::span(d.data.data(), d.data.size())));
         d.data.resize(info.size);
         d.peer = info.peer;
         co_return d;
@@ -87,7 +85,7 @@ class datagram_endpoint {
     }
     /// As sendto(span) for text; `text` must stay valid until the await ends.
     [[nodiscard]] task<> sendto(std::string_view text, endpoint to) {
-        return sendto(std::as_bytes(std::span(text.data(), text.size())), std::move(to));
+        return sendto(std::as_bytes(std::span(text.data(), text.size())), to);
     }
     /// Sends one datagram to the connected peer. Throws eddy::invalid_state_error (at the
     /// call) if the endpoint is not connected; the rest as sendto.
@@ -164,7 +162,7 @@ inline task<std::vector<endpoint>> datagram_addresses(std::string host, std::uin
     if (remote) {
         co_await s.connect(*remote);
     }
-    co_return datagram_endpoint(std::move(s), std::move(remote), options.max_size);
+    co_return datagram_endpoint(std::move(s), remote, options.max_size);
 }
 
 } // namespace eddy

@@ -46,9 +46,9 @@ static_assert(awaitable<task_handle<int>>);
 static_assert(awaitable<future<int>&>);
 static_assert(awaitable<detail::sleep_awaiter>);
 static_assert(awaitable<detail::io_awaiter<std::size_t>>);
-static_assert(std::is_same_v<await_result_t<decltype(std::declval<file&>().read_at(
-                                 std::span<std::byte>(), 0))>,
-                             std::size_t>);
+static_assert(std::is_same_v<
+              await_result_t<decltype(std::declval<file&>().read_at(std::span<std::byte>(), 0))>,
+              std::size_t>);
 static_assert(std::is_same_v<await_result_t<decltype(std::declval<file&>().stat())>, file_stat>);
 static_assert(awaitable<decltype(std::declval<file&>().close())>);
 static_assert(std::is_same_v<await_result_t<task<file>>, file>);
@@ -86,15 +86,15 @@ static_assert(awaitable<decltype(std::declval<stream_writer&>().drain())>);
 static_assert(
     std::is_same_v<await_result_t<decltype(resolve(std::string(), 0))>, std::vector<endpoint>>);
 static_assert(std::is_same_v<await_result_t<decltype(std::declval<socket&>().accept())>, socket>);
-static_assert(std::is_same_v<await_result_t<decltype(std::declval<socket&>().recv(
-                                 std::span<std::byte>()))>,
-                             std::size_t>);
-static_assert(std::is_same_v<await_result_t<decltype(std::declval<socket&>().recvfrom(
-                                 std::span<std::byte>()))>,
-                             datagram_info>);
-static_assert(std::is_same_v<await_result_t<decltype(open_connection(std::string(), 0))>,
-                             connection>);
-static_assert(std::is_same_v<await_result_t<decltype(std::declval<datagram_endpoint&>().recvfrom())>,
-                             datagram>);
+static_assert(
+    std::is_same_v<await_result_t<decltype(std::declval<socket&>().recv(std::span<std::byte>()))>,
+                   std::size_t>);
+static_assert(std::is_same_v<
+              await_result_t<decltype(std::declval<socket&>().recvfrom(std::span<std::byte>()))>,
+              datagram_info>);
+static_assert(
+    std::is_same_v<await_result_t<decltype(open_connection(std::string(), 0))>, connection>);
+static_assert(std::is_same_v<
+              await_result_t<decltype(std::declval<datagram_endpoint&>().recvfrom())>, datagram>);
 static_assert(awaitable<decltype(std::declval<server&>().serve_forever())>);
 } // namespace eddy

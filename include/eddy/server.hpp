@@ -178,8 +178,7 @@ class server_core {
 
 template <class Handler> class server_impl final : public server_core {
   public:
-    server_impl(Handler h, server_options options)
-        : server_core(options), handler_(std::move(h)) {}
+    server_impl(Handler h, server_options options) : server_core(options), handler_(std::move(h)) {}
     task<> handle(stream_reader& reader, stream_writer& writer) override {
         return handler_(reader, writer);
     }
@@ -216,8 +215,8 @@ inline void report_server_error(const char* what, const std::string& peer,
         text = x.what();
     } catch (...) { // NOLINT(bugprone-empty-catch): the default text says it
     }
-    std::fprintf(stderr, "eddy::server: %s%s%s: %s\n", what, peer.empty() ? "" : " ",
-                 peer.c_str(), text.c_str());
+    std::fprintf(stderr, "eddy::server: %s%s%s: %s\n", what, peer.empty() ? "" : " ", peer.c_str(),
+                 text.c_str());
 }
 
 /// One connection: the handler, then a graceful close that flushes what it wrote. A failing
@@ -275,8 +274,8 @@ inline void server_core::spawn(int fd) noexcept {
 }
 
 [[nodiscard]] inline bool transient_accept_error(int err) noexcept {
-    return err == ECONNABORTED || err == EPROTO || err == EPERM || err == EAGAIN ||
-           err == EINTR || err == ENETDOWN || err == EHOSTUNREACH || err == ENETUNREACH;
+    return err == ECONNABORTED || err == EPROTO || err == EPERM || err == EAGAIN || err == EINTR ||
+           err == ENETDOWN || err == EHOSTUNREACH || err == ENETUNREACH;
 }
 [[nodiscard]] inline bool resource_accept_error(int err) noexcept {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
@@ -312,7 +311,9 @@ inline task<> accept_loop(core_ref core, socket listener) {
     }
 }
 
-inline task<> wait_server_closed(core_ref core) { co_await core->closed_.wait(); }
+inline task<> wait_server_closed(core_ref core) {
+    co_await core->closed_.wait();
+}
 
 inline task<> serve_forever(core_ref core) {
     std::exception_ptr cancellation;
@@ -366,9 +367,7 @@ class server {
         return addresses().empty() ? 0 : addresses().front().port();
     }
     /// True until close() (asyncio's is_serving()).
-    [[nodiscard]] bool is_serving() const noexcept {
-        return core_ != nullptr && !core_->closing_;
-    }
+    [[nodiscard]] bool is_serving() const noexcept { return core_ != nullptr && !core_->closing_; }
     /// Connections whose handler has not finished yet.
     [[nodiscard]] std::size_t connections() const noexcept {
         return core_ != nullptr ? core_->connections_ : 0;

@@ -148,8 +148,7 @@ class [[nodiscard]] msg_awaiter : public io_awaiter<std::size_t> {
 class [[nodiscard]] recvfrom_awaiter : public msg_awaiter {
   public:
     recvfrom_awaiter(int fd, std::span<std::byte> buf) noexcept
-        : msg_awaiter(op_kind::recvmsg, fd, buf.data(), buf.size(), nullptr, "socket::recvfrom") {
-    }
+        : msg_awaiter(op_kind::recvmsg, fd, buf.data(), buf.size(), nullptr, "socket::recvfrom") {}
     datagram_info await_resume() { return received(); }
 };
 
@@ -297,13 +296,8 @@ class socket {
     /// shutdown(2) through the ring: SHUT_WR sends the peer end of file (a half-close), SHUT_RD
     /// makes further receives see end of file. Throws std::system_error (ENOTCONN...).
     [[nodiscard]] detail::io_awaiter<void> shutdown(int how) noexcept {
-        return {detail::op_kind::shutdown,
-                fd_,
-                nullptr,
-                static_cast<std::uint32_t>(how),
-                current_position,
-                0,
-                "socket::shutdown"};
+        return {detail::op_kind::shutdown, fd_, nullptr,           static_cast<std::uint32_t>(how),
+                current_position,          0,   "socket::shutdown"};
     }
 
     /// setsockopt(2) with an int value. Throws std::system_error.

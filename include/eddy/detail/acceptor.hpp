@@ -48,9 +48,7 @@ class acceptor {
     }
 
     /// Whether the kernel supports multishot accept here (false after the fallback).
-    [[nodiscard]] bool multishot() const noexcept {
-        return op_.kind == op_kind::accept_multishot;
-    }
+    [[nodiscard]] bool multishot() const noexcept { return op_.kind == op_kind::accept_multishot; }
 
     /// Awaits the next connection: yields its fd (owned by the caller, close-on-exec), or
     /// nullopt when the operation ended without one and the caller should wait again. Throws

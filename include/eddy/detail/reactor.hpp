@@ -51,7 +51,7 @@ struct io_op {
     std::uint32_t flags = 0;                               // poll: event mask
     std::uint64_t offset = static_cast<std::uint64_t>(-1); // -1: the file position
     void* buf2 = nullptr;                                  // statx: result; waitid: siginfo
-    int result = 0; // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
+    int result = 0;              // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
     std::uint32_t cqe_flags = 0; // the completion's flags (IORING_CQE_F_MORE...)
     bool in_flight = false;
     void (*complete)(io_op*) noexcept = nullptr;

@@ -16,8 +16,8 @@
 #include <cstdio>
 #include <exception>
 #include <string>
-#include <system_error>
 #include <sys/socket.h>
+#include <system_error>
 #include <unistd.h>
 #include <utility>
 

@@ -7,9 +7,9 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <optional>
 #include <fcntl.h>
 #include <linux/stat.h>
+#include <optional>
 #include <poll.h>
 #include <sys/socket.h>
 #include <system_error>
@@ -94,7 +94,7 @@ class uring_reactor final : public reactor {
             // liburing 2.3 (Debian 12) predates IORING_OP_WAITID (kernel 6.7): the SQE is
             // filled by hand as io_uring_prep_waitid does in liburing >= 2.5.
             io_uring_prep_rw(opcode_waitid, sqe, op.fd, nullptr, op.len, 0);
-            sqe->rw_flags = 0;   // waitid_flags
+            sqe->rw_flags = 0;          // waitid_flags
             sqe->file_index = op.flags; // the waitid options
             sqe->addr2 = reinterpret_cast<std::uintptr_t>(op.buf2);
             break;
@@ -179,26 +179,32 @@ class uring_reactor final : public reactor {
             op_kind kind;
             int opcode;
         } table[] = {
-            {op_kind::nop, IORING_OP_NOP},       {op_kind::read, IORING_OP_READ},
-            {op_kind::write, IORING_OP_WRITE},   {op_kind::poll, IORING_OP_POLL_ADD},
-            {op_kind::openat, IORING_OP_OPENAT}, {op_kind::close, IORING_OP_CLOSE},
-            {op_kind::fsync, IORING_OP_FSYNC},   {op_kind::statx, IORING_OP_STATX},
+            {op_kind::nop, IORING_OP_NOP},
+            {op_kind::read, IORING_OP_READ},
+            {op_kind::write, IORING_OP_WRITE},
+            {op_kind::poll, IORING_OP_POLL_ADD},
+            {op_kind::openat, IORING_OP_OPENAT},
+            {op_kind::close, IORING_OP_CLOSE},
+            {op_kind::fsync, IORING_OP_FSYNC},
+            {op_kind::statx, IORING_OP_STATX},
             {op_kind::waitid, opcode_waitid},
-            {op_kind::recv, IORING_OP_RECV},     {op_kind::send, IORING_OP_SEND},
+            {op_kind::recv, IORING_OP_RECV},
+            {op_kind::send, IORING_OP_SEND},
             {op_kind::accept, IORING_OP_ACCEPT},
             // Multishot accept (5.19) is a flag on ACCEPT the probe cannot show: a kernel
             // without it fails the first completion with EINVAL, and users fall back.
             {op_kind::accept_multishot, IORING_OP_ACCEPT},
-            {op_kind::connect, IORING_OP_CONNECT},   {op_kind::shutdown, IORING_OP_SHUTDOWN},
-            {op_kind::recvmsg, IORING_OP_RECVMSG},   {op_kind::sendmsg, IORING_OP_SENDMSG},
+            {op_kind::connect, IORING_OP_CONNECT},
+            {op_kind::shutdown, IORING_OP_SHUTDOWN},
+            {op_kind::recvmsg, IORING_OP_RECVMSG},
+            {op_kind::sendmsg, IORING_OP_SENDMSG},
         };
         io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
         for (const auto& row : table) {
             // Without a probe (kernels < 5.6) only the oldest opcodes can be assumed.
-            const bool ok = probe != nullptr
-                                ? (row.opcode <= probe->last_op &&
-                                   io_uring_opcode_supported(probe, row.opcode) != 0)
-                                : row.opcode <= IORING_OP_POLL_ADD;
+            const bool ok = probe != nullptr ? (row.opcode <= probe->last_op &&
+                                                io_uring_opcode_supported(probe, row.opcode) != 0)
+                                             : row.opcode <= IORING_OP_POLL_ADD;
             if (ok) {
                 supported_ |= 1U << static_cast<unsigned>(row.kind);
             }
