@@ -1,4 +1,5 @@
-// Shared by the examples: the --scale option, flushed printing and wall-clock timing.
+// Shared by the examples: the --scale option (and the networking examples' --port and --count),
+// flushed printing and wall-clock timing.
 #pragma once
 
 #include <chrono>
@@ -38,11 +39,26 @@ template <class F> double timed(F&& f) {
     std::fflush(stdout);
 }
 
-/// Accepts `--scale F` (F > 0) and nothing else.
-inline bool parse_args(int argc, char** argv) {
+/// Accepts `--scale F` (F > 0), and for the examples that pass somewhere to put them,
+/// `--port N` (1..65535: the networking examples then talk to a real port instead of running
+/// their self-contained demo) and `--count N` (N > 0); nothing else.
+inline bool parse_args(int argc, char** argv, unsigned* port = nullptr, unsigned* count = nullptr) {
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
+        const bool has_value = i + 1 < argc;
+        if (std::strcmp(argv[i], "--scale") == 0 && has_value) {
             scale = std::strtod(argv[++i], nullptr);
+        } else if (port != nullptr && std::strcmp(argv[i], "--port") == 0 && has_value) {
+            const long n = std::strtol(argv[++i], nullptr, 10);
+            if (n < 1 || n > 65535) {
+                return false;
+            }
+            *port = static_cast<unsigned>(n);
+        } else if (count != nullptr && std::strcmp(argv[i], "--count") == 0 && has_value) {
+            const long n = std::strtol(argv[++i], nullptr, 10);
+            if (n < 1 || n > 100'000'000) {
+                return false;
+            }
+            *count = static_cast<unsigned>(n);
         } else {
             return false;
         }
