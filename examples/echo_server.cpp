@@ -27,19 +27,9 @@ using namespace example; // --scale, say(), since(): examples/common.hpp
 
 bool verbose = false; // --port mode: log connections (the demo's output stays deterministic)
 
-std::string peer_of(int fd) {
-    eddy::endpoint peer;
-    socklen_t len = eddy::endpoint::capacity();
-    if (::getpeername(fd, peer.data(), &len) != 0) {
-        return "?";
-    }
-    peer.resize(len);
-    return peer.to_string();
-}
-
 // ---- The server: one call of this per connection, as its own task.
 eddy::task<> echo(eddy::stream_reader& reader, eddy::stream_writer& writer) {
-    const std::string peer = verbose ? peer_of(writer.fd()) : std::string();
+    const std::string peer = verbose ? eddy::peer_endpoint(writer).to_string() : std::string();
     if (verbose) {
         say("%s connected\n", peer.c_str());
     }

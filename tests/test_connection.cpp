@@ -193,3 +193,17 @@ TEST_CASE("a cancelled open_connection leaves nothing behind", "[connection][net
         CHECK(hung);
     }());
 }
+
+TEST_CASE("peer_endpoint and local_endpoint name both ends of a stream", "[connection][net]") {
+    auto l = listener();
+    const eddy::endpoint at = l.local_endpoint();
+    eddy::run([&]() -> eddy::task<> {
+        auto [reader, writer] = co_await eddy::open_connection("127.0.0.1", at.port());
+        eddy::socket peer = co_await l.accept();
+        CHECK(eddy::peer_endpoint(writer) == at);
+        CHECK(eddy::peer_endpoint(reader) == at);
+        CHECK(eddy::local_endpoint(writer) == peer.peer_endpoint());
+        auto p = eddy::pipe();
+        CHECK_THROWS_AS(eddy::peer_endpoint(p.writer), std::system_error); // not a socket
+    }());
+}

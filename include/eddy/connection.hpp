@@ -36,6 +36,23 @@ struct connection {
     stream_writer writer;
 };
 
+/// The address of the peer of a stream over a socket (asyncio's
+/// get_extra_info("peername")): a server handler's client, say. Throws std::system_error
+/// (ENOTSOCK for a pipe's stream, ENOTCONN once the peer is gone on some sockets, EBADF for a
+/// closed stream).
+[[nodiscard]] inline endpoint peer_endpoint(const stream_writer& w) {
+    return detail::socket_name(w.fd(), true);
+}
+/// As peer_endpoint(writer), from the reader's fd.
+[[nodiscard]] inline endpoint peer_endpoint(const stream_reader& r) {
+    return detail::socket_name(r.fd(), true);
+}
+/// The local address of a stream over a socket (asyncio's get_extra_info("sockname")).
+/// Throws as peer_endpoint.
+[[nodiscard]] inline endpoint local_endpoint(const stream_writer& w) {
+    return detail::socket_name(w.fd(), false);
+}
+
 /// Options of open_connection and open_unix_connection.
 struct connection_options {
     /// The reader's bound on read_until and readline (asyncio's limit).

@@ -449,7 +449,8 @@ class stream_writer {
         }
     }
     /// Closes now (asyncio's transport.abort()): drops the unsent bytes, cancels the send in
-    /// the kernel; the fd is closed once that send has ended.
+    /// the kernel; the fd is closed once that send has ended. For a socket both directions are
+    /// shut down: the peer and this side's reader see end of file.
     void abort() noexcept {
         detail::writer_state* s = s_;
         if (s == nullptr || s->fd_closed_) {
