@@ -88,7 +88,9 @@ TEST_CASE("start_server serves each connection with the handler on a kernel-chos
     CHECK(eddy::live_frames() == 0);
 }
 
-TEST_CASE("start_server on a port in use throws EADDRINUSE naming the address", "[server][net]") {
+TEST_CASE("start_server on a port in use throws EADDRINUSE naming the address, and a zero limit is "
+          "rejected",
+          "[server][net]") {
     eddy::run([]() -> eddy::task<> {
         eddy::server a = co_await eddy::start_server(echo_lines, "127.0.0.1", 0);
         int code = 0;
@@ -101,6 +103,15 @@ TEST_CASE("start_server on a port in use throws EADDRINUSE naming the address", 
         }
         CHECK(code == EADDRINUSE);
         CHECK(what.find("127.0.0.1:" + std::to_string(a.port())) != std::string::npos);
+        eddy::server_options zero;
+        zero.limit = 0;
+        bool rejected = false;
+        try {
+            eddy::server c = co_await eddy::start_server(echo_lines, "127.0.0.1", 0, zero);
+        } catch (const std::invalid_argument&) {
+            rejected = true;
+        }
+        CHECK(rejected);
     }());
 }
 

@@ -25,6 +25,7 @@
 #include <exception>
 #include <netinet/in.h>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -452,6 +453,12 @@ server start_serving(Handler handler, server_options options, std::vector<socket
     return srv;
 }
 
+inline void check_options(const server_options& options) {
+    if (options.limit == 0) {
+        throw std::invalid_argument("eddy::start_server: the limit must be positive");
+    }
+}
+
 inline socket listen_on(const endpoint& at, const server_options& options, bool v6only) {
     socket s = socket::open(at.family(), SOCK_STREAM);
     if (at.is_ip()) {
@@ -482,10 +489,12 @@ inline socket listen_on(const endpoint& at, const server_options& options, bool 
 /// stderr with the peer's address and the server goes on serving.
 ///
 /// Yields the server, already accepting. Throws std::system_error naming the address
-/// (EADDRINUSE, EACCES...), resolve errors for a name, cancelled_error if cancelled.
+/// (EADDRINUSE, EACCES...), resolve errors for a name, std::invalid_argument for a zero
+/// options.limit, cancelled_error if cancelled.
 template <class Handler>
 [[nodiscard]] task<server> start_server(Handler handler, std::string host, std::uint16_t port,
                                         server_options options = {}) {
+    detail::check_options(options);
     std::vector<endpoint> at;
     if (std::optional<endpoint> numeric = endpoint::parse(host, port)) {
         at.push_back(*numeric);
@@ -525,6 +534,7 @@ template <class Handler>
 template <class Handler>
 [[nodiscard]] task<server> start_unix_server(Handler handler, std::string path,
                                              server_options options = {}) {
+    detail::check_options(options);
     const endpoint at = endpoint::unix_path(path);
     const bool has_file = !path.empty() && path.front() != '\0';
     if (has_file) {
