@@ -87,6 +87,14 @@ def main():
                 f"| `{s}` | {fmt_rate(statistics.median(rates))} | "
                 f"{fmt_rate(min(rates))}–{fmt_rate(max(rates))} | | | |"
             )
+        loads = [med("load_cpu_pct", cfg, s) for s in servers]
+        loads = [x for x in loads if x is not None]
+        if loads and statistics.median(loads) >= 90:
+            out.append("")
+            out.append("The load generator was near 100% of its CPU here: msgs/s measures the pair")
+            out.append("(on loopback each side's send also runs the other side's TCP receive path), so")
+            out.append("compare the servers by their CPU µs/msg; differences within the min–max spread")
+            out.append("are noise.")
         out.append("")
 
     # Ratios of medians: eddy against each peer.
@@ -157,8 +165,9 @@ def main():
     out.append("")
     out.append("<details><summary>Raw lines (one per run)</summary>\n")
     out.append("```")
-    with open(a.results) as f:
-        out.extend(line.rstrip("\n") for line in f)
+    for path in filter(None, [a.results, a.syscalls]):
+        with open(path) as f:
+            out.extend(line.rstrip("\n") for line in f)
     out.append("```\n</details>")
     with open(a.out, "w") as f:
         f.write("\n".join(out) + "\n")
