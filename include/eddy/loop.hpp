@@ -202,6 +202,9 @@ class event_loop {
             .count();
     }
 
+    /// Turns in a row with ready work after which the kernel is polled without waiting.
+    static constexpr std::uint32_t poll_interval = 8;
+
     /// One turn: poll I/O (waiting only if nothing is ready, until the nearest timer), move
     /// expired timers to the ready queue, run what was ready at the start of the run phase.
     /// Returns false, doing nothing, when nothing could ever become ready (no ready work, no
@@ -212,14 +215,22 @@ class event_loop {
         }
         const std::uint64_t user_ops = reactor_->in_flight() - internal_in_flight();
         if (!ready_.empty()) {
-            if (user_ops != 0) {
+            // Busy: the kernel is polled only every poll_interval turns (tokio's
+            // event_interval). A turn that just scheduled more work (a stream's send task, a
+            // woken waiter) goes on without a syscall; the operations it queued are submitted
+            // by the waiting poll once the ready queue drains, or here at the latest, so I/O is
+            // never starved by tasks that keep yielding.
+            if (user_ops != 0 && ++busy_turns_ >= poll_interval) {
+                busy_turns_ = 0;
                 reactor_->poll(0);
             }
         } else if (!timers_.empty()) {
+            busy_turns_ = 0;
             const std::int64_t wait = timers_.next_deadline() - now_ns();
             reactor_->poll(wait > 0 ? wait : 0);
         } else if (user_ops != 0 || external_ != 0 || inbox_->has_handles() ||
                    inbox_->has_work()) {
+            busy_turns_ = 0;
             reactor_->poll(std::nullopt);
         } else {
             return false;
@@ -314,6 +325,7 @@ class event_loop {
     std::uint64_t wake_buf_ = 0;
     std::uint64_t external_ = 0;
     int internal_ = 0;
+    std::uint32_t busy_turns_ = 0; // turns with ready work since the kernel was last polled
     bool wake_rearm_ = false;
     bool inbox_closed_ = false;
     std::unique_ptr<thread_pool> pool_;
