@@ -274,13 +274,7 @@ int main(int argc, char** argv) try {
         return 2;
     }
     if (port != 0) {
-        try {
-            eddy::run(serve(static_cast<std::uint16_t>(port)));
-        } catch (const eddy::keyboard_interrupt&) {
-            say("\ninterrupted: server closed\n");
-            return 130;
-        }
-        return 0;
+        return serve_until_interrupted(serve(static_cast<std::uint16_t>(port)));
     }
     eddy::run(demo());
     return 0;

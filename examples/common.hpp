@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+
+#include <eddy/eddy.hpp>
 
 namespace example {
 
@@ -64,6 +67,19 @@ inline bool parse_args(int argc, char** argv, unsigned* port = nullptr, unsigned
         }
     }
     return scale > 0;
+}
+
+/// The --port mode of the server examples: serves until Ctrl-C (eddy::run turns the first one
+/// into a cancellation of `serve`'s task and throws keyboard_interrupt). Returns main's exit
+/// status: 0, or 130 after Ctrl-C as a shell reports it.
+template <class Task> int serve_until_interrupted(Task serve) {
+    try {
+        eddy::run(std::move(serve));
+    } catch (const eddy::keyboard_interrupt&) {
+        say("\ninterrupted: server closed\n");
+        return 130;
+    }
+    return 0;
 }
 
 } // namespace example

@@ -123,15 +123,10 @@ inline task<socket> connect_any(std::vector<endpoint> peers, connection_options 
 /// kernel is cancelled, nothing is leaked).
 [[nodiscard]] inline task<connection> open_connection(std::string host, std::uint16_t port,
                                                       connection_options options = {}) {
-    std::vector<endpoint> peers;
-    if (std::optional<endpoint> numeric = endpoint::parse(host, port)) {
-        peers.push_back(*numeric);
-    } else {
-        resolve_options how;
-        how.family = options.family;
-        how.type = SOCK_STREAM;
-        peers = co_await resolve(std::move(host), port, how);
-    }
+    resolve_options how; // a numeric host is answered at once, without a thread
+    how.family = options.family;
+    how.type = SOCK_STREAM;
+    std::vector<endpoint> peers = co_await resolve(std::move(host), port, how);
     socket s = co_await detail::connect_any(std::move(peers), options);
     std::string peer = s.peer_endpoint().to_string();
     co_return detail::make_connection(std::move(s), options.limit, std::move(peer));

@@ -108,20 +108,6 @@ class datagram_endpoint {
     std::size_t max_size_ = 65536;
 };
 
-namespace detail {
-inline task<std::vector<endpoint>> datagram_addresses(std::string host, std::uint16_t port,
-                                                      int family, bool passive) {
-    if (std::optional<endpoint> numeric = endpoint::parse(host, port)) {
-        co_return std::vector<endpoint>{*numeric};
-    }
-    resolve_options how;
-    how.family = family;
-    how.type = SOCK_DGRAM;
-    how.flags = passive ? AI_PASSIVE : 0;
-    co_return co_await resolve(std::move(host), port, how);
-}
-} // namespace detail
-
 /// Makes a datagram endpoint (asyncio.create_datagram_endpoint): a UDP socket bound to
 /// options.local_host/local_port if given, and connected to options.remote_host/remote_port if
 /// given (names are resolved off the loop thread). With neither, an unbound IPv4 socket
@@ -135,14 +121,19 @@ inline task<std::vector<endpoint>> datagram_addresses(std::string host, std::uin
     std::optional<endpoint> remote;
     int family = options.family;
     if (!options.remote_host.empty()) {
-        std::vector<endpoint> r = co_await detail::datagram_addresses(
-            options.remote_host, options.remote_port, family, false);
+        resolve_options how; // a numeric host is answered at once, without a thread
+        how.family = family;
+        how.type = SOCK_DGRAM;
+        std::vector<endpoint> r = co_await resolve(options.remote_host, options.remote_port, how);
         remote = r.front();
         family = remote->family();
     }
     if (!options.local_host.empty() || options.local_port != 0) {
-        std::vector<endpoint> l = co_await detail::datagram_addresses(
-            options.local_host, options.local_port, family, true);
+        resolve_options how;
+        how.family = family;
+        how.type = SOCK_DGRAM;
+        how.flags = AI_PASSIVE;
+        std::vector<endpoint> l = co_await resolve(options.local_host, options.local_port, how);
         local = l.front();
         family = local->family();
     }

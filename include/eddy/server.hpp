@@ -495,16 +495,11 @@ template <class Handler>
 [[nodiscard]] task<server> start_server(Handler handler, std::string host, std::uint16_t port,
                                         server_options options = {}) {
     detail::check_options(options);
-    std::vector<endpoint> at;
-    if (std::optional<endpoint> numeric = endpoint::parse(host, port)) {
-        at.push_back(*numeric);
-    } else {
-        resolve_options how;
-        how.family = options.family;
-        how.type = SOCK_STREAM;
-        how.flags = AI_PASSIVE;
-        at = co_await resolve(std::move(host), port, how);
-    }
+    resolve_options how; // a numeric host (or "") is answered at once, without a thread
+    how.family = options.family;
+    how.type = SOCK_STREAM;
+    how.flags = AI_PASSIVE;
+    const std::vector<endpoint> at = co_await resolve(std::move(host), port, how);
     std::vector<socket> listeners;
     std::exception_ptr skipped;
     for (const endpoint& a : at) {
