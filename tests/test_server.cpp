@@ -435,3 +435,53 @@ TEST_CASE("start_server with an empty host listens on every interface, one per f
         CHECK(v4);
     }());
 }
+
+TEST_CASE("a connection accepted just before close is refused, and wait_closed returns",
+          "[server][net]") {
+    static int handlers = 0;
+    handlers = 0;
+    eddy::run([]() -> eddy::task<> {
+        auto handler = [](eddy::stream_reader& r, eddy::stream_writer&) -> eddy::task<> {
+            ++handlers;
+            (void)co_await r.read(); // until the client goes: never, here
+        };
+        eddy::server srv = co_await eddy::start_server(handler, "127.0.0.1", 0);
+        // A plain blocking connect completes from the backlog; the multishot accept's
+        // completion is then reaped together with the nop's, so the accept loop is woken
+        // (no longer cancellable in the kernel) when close() comes.
+        eddy::socket client = eddy::socket::open(AF_INET, SOCK_STREAM);
+        const eddy::endpoint at = srv.addresses().front();
+        REQUIRE(::connect(client.fd(), at.data(), at.size()) == 0);
+        co_await eddy::nop();
+        srv.close();
+        bool closed = false;
+        try {
+            co_await eddy::wait_for(srv.wait_closed(), std::chrono::seconds(5));
+            closed = true;
+        } catch (const eddy::timeout_error&) {
+        }
+        CHECK(closed);
+        CHECK(srv.connections() == 0);
+    }());
+    CHECK(handlers == 0);
+}
+
+TEST_CASE("a Unix server restarted on its path keeps its new socket file", "[server][net]") {
+    const std::string path = "/tmp/eddy-test-reload-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(path.c_str());
+    eddy::run([&]() -> eddy::task<> {
+        eddy::server srv = co_await eddy::start_unix_server(echo_lines, path);
+        srv.close();
+        co_await srv.wait_closed();
+        // The move-assignment releases the old server after the new one has bound the path.
+        srv = co_await eddy::start_unix_server(echo_lines, path);
+        struct stat st {};
+        CHECK(::stat(path.c_str(), &st) == 0);
+        auto [r, w] = co_await eddy::open_unix_connection(path);
+        w.write("again\n");
+        const std::string answer = co_await r.readline();
+        CHECK(answer == "again\n");
+    }());
+    struct stat st {};
+    CHECK(::stat(path.c_str(), &st) != 0);
+}

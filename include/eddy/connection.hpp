@@ -85,26 +85,23 @@ inline connection make_connection(socket s, std::size_t limit, std::string peer)
 inline task<socket> connect_any(std::vector<endpoint> peers, connection_options options) {
     std::exception_ptr first;
     for (const endpoint& peer : peers) {
-        socket s = socket::open(peer.family(), SOCK_STREAM);
-        if (options.local) {
-            s.bind(*options.local);
-        }
-        bool failed = false;
+        // An address whose socket cannot even be made (a family the machine lacks, a local
+        // address of the other family) is skipped like one that refuses, as asyncio does.
         try {
+            socket s = socket::open(peer.family(), SOCK_STREAM);
+            if (options.local) {
+                s.bind(*options.local);
+            }
             co_await s.connect(peer);
+            if (options.nodelay && peer.is_ip()) {
+                s.set_nodelay(true);
+            }
+            co_return s;
         } catch (const std::system_error&) {
             if (!first) {
                 first = std::current_exception();
             }
-            failed = true;
         }
-        if (failed) {
-            continue;
-        }
-        if (options.nodelay && peer.is_ip()) {
-            s.set_nodelay(true);
-        }
-        co_return s;
     }
     if (first) {
         std::rethrow_exception(first);

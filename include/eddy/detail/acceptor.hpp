@@ -78,12 +78,12 @@ class acceptor {
         std::optional<int> await_resume() {
             a_.waiter_ = nullptr;
             finish_wait(); // throws cancelled_error if the wait was called off
+            if (!a_.ready_.empty()) {
+                return a_.ready_.pop_front(); // connections accepted before an error go first
+            }
             if (a_.error_ != 0) {
                 const int err = std::exchange(a_.error_, 0);
                 throw std::system_error(err, std::system_category(), "eddy::server: accept");
-            }
-            if (!a_.ready_.empty()) {
-                return a_.ready_.pop_front();
             }
             return std::nullopt;
         }
