@@ -124,7 +124,7 @@ class server_core {
     void spawn(int fd) noexcept;
 
     std::vector<endpoint> addresses_;
-    std::string unix_path_; // a Unix server's socket file, removed when the core goes
+    std::string unix_path_; // a Unix server's socket file, removed when it stops serving
     ::dev_t unix_dev_ = 0;
     ::ino_t unix_ino_ = 0;
     event closed_;
