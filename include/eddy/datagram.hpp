@@ -113,6 +113,10 @@ class datagram_endpoint {
 /// given (names are resolved off the loop thread). With neither, an unbound IPv4 socket
 /// (options.family AF_INET6 for IPv6). Throws std::system_error naming the address
 /// (EADDRINUSE...), resolve errors, std::invalid_argument for max_size 0.
+///
+/// Pass a named datagram_options: g++ 12 destroys a braced temporary in a co_await operand
+/// twice, a double free of its strings (GCC PR 99576's family; see the README's compiler
+/// notes).
 [[nodiscard]] inline task<datagram_endpoint> create_datagram_endpoint(datagram_options options) {
     if (options.max_size == 0) {
         throw std::invalid_argument("eddy::create_datagram_endpoint: max_size must be positive");
