@@ -44,7 +44,9 @@ enum class stdio {
     stdout_, ///< stderr only: into the same place as stdout (asyncio's STDOUT)
 };
 
-/// How to start a subprocess.
+/// How to start a subprocess. With cwd or env set, pass it named, not as a braced temporary in
+/// the co_await operand: g++ 12 destroys such a temporary twice (GCC PR 99576's family; see the
+/// README's compiler notes).
 struct subprocess_options {
     stdio stdin_ = stdio::inherit;
     stdio stdout_ = stdio::inherit;
