@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <stdexcept>
 #include <string>
+#include <sys/socket.h>
+#include <system_error>
 #include <unistd.h>
 #include <utility>
 
@@ -105,7 +107,6 @@ inline eddy::task<int> after(std::chrono::milliseconds d, int v) {
     co_return v;
 }
 
-/// Kernel operations in flight on the running loop's reactor.
 /// Awaits `h` (a task handle, by reference) and says whether it ended with cancelled_error;
 /// any other exception propagates. The await-and-expect-cancelled idiom of the cancellation tests.
 template <class H> eddy::task<bool> ends_cancelled(H& h) {
@@ -118,6 +119,30 @@ template <class H> eddy::task<bool> ends_cancelled(H& h) {
     co_return cancelled;
 }
 
+/// What an awaited operation threw as std::system_error: its errno and what() (code 0 when it
+/// succeeded). The await-and-expect-an-errno idiom of the networking tests.
+struct system_failure {
+    int code = 0;
+    std::string what;
+};
+template <class A> eddy::task<system_failure> system_error_of(A awaitable) {
+    try {
+        (void)co_await std::move(awaitable);
+    } catch (const std::system_error& e) {
+        co_return system_failure{e.code().value(), e.what()};
+    }
+    co_return system_failure{};
+}
+
+/// A loopback port nobody listens on, for `type` (SOCK_STREAM or SOCK_DGRAM): bound by a
+/// socket that is closed again.
+inline std::uint16_t unused_port(int type = SOCK_STREAM) {
+    auto s = eddy::socket::open(AF_INET, type);
+    s.bind(eddy::endpoint::ipv4_loopback(0));
+    return s.local_endpoint().port();
+}
+
+/// Kernel operations in flight on the running loop's reactor.
 inline std::uint64_t in_flight() {
     return eddy::get_running_loop().in_flight();
 }

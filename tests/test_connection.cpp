@@ -99,22 +99,12 @@ TEST_CASE("open_connection resolves a name off the loop thread", "[connection][n
 
 TEST_CASE("open_connection to a closed port throws ECONNREFUSED naming the peer",
           "[connection][net]") {
-    std::uint16_t port = 0;
-    {
-        auto s = eddy::socket::open(AF_INET, SOCK_STREAM);
-        s.bind(eddy::endpoint::ipv4_loopback(0));
-        port = s.local_endpoint().port();
-    }
-    int code = 0;
-    std::string what;
+    const std::uint16_t port = eddy_test::unused_port();
+    eddy_test::system_failure f;
     eddy::run([&]() -> eddy::task<> {
-        try {
-            auto c = co_await eddy::open_connection("127.0.0.1", port);
-        } catch (const std::system_error& e) {
-            code = e.code().value();
-            what = e.what();
-        }
+        f = co_await eddy_test::system_error_of(eddy::open_connection("127.0.0.1", port));
     }());
+    const auto& [code, what] = f;
     CHECK(code == ECONNREFUSED);
     CHECK(what.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
 }
@@ -122,8 +112,7 @@ TEST_CASE("open_connection to a closed port throws ECONNREFUSED naming the peer"
 TEST_CASE("a read error on a reset connection names the peer", "[connection][net]") {
     auto l = listener();
     const std::uint16_t port = l.local_endpoint().port();
-    int code = 0;
-    std::string what;
+    eddy_test::system_failure f;
     eddy::run([&]() -> eddy::task<> {
         auto [reader, writer] = co_await eddy::open_connection("127.0.0.1", port);
         {
@@ -131,13 +120,9 @@ TEST_CASE("a read error on a reset connection names the peer", "[connection][net
             ::linger lg{1, 0}; // close with RST
             ::setsockopt(peer.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         }
-        try {
-            (void)co_await reader.read(10);
-        } catch (const std::system_error& e) {
-            code = e.code().value();
-            what = e.what();
-        }
+        f = co_await eddy_test::system_error_of(reader.read(10));
     }());
+    const auto& [code, what] = f;
     CHECK(code == ECONNRESET);
     CHECK(what.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
 }
@@ -158,15 +143,11 @@ TEST_CASE("open_unix_connection connects to a Unix-domain socket", "[connection]
         CHECK(std::string(reinterpret_cast<const char*>(buf.data()), n) == "over unix\n");
     }());
     ::unlink(path.c_str());
-    int code = 0;
+    eddy_test::system_failure f;
     eddy::run([&]() -> eddy::task<> {
-        try {
-            auto c = co_await eddy::open_unix_connection(path);
-        } catch (const std::system_error& e) {
-            code = e.code().value();
-        }
+        f = co_await eddy_test::system_error_of(eddy::open_unix_connection(path));
     }());
-    CHECK(code == ENOENT);
+    CHECK(f.code == ENOENT);
 }
 
 TEST_CASE("a cancelled open_connection leaves nothing behind", "[connection][net]") {

@@ -53,12 +53,7 @@ TEST_CASE("a datagram longer than max_size is cut, and the next one is whole", "
 
 TEST_CASE("a connected datagram endpoint sees ECONNREFUSED when nobody listens",
           "[datagram][net]") {
-    std::uint16_t port = 0;
-    {
-        auto s = eddy::socket::open(AF_INET, SOCK_DGRAM);
-        s.bind(eddy::endpoint::ipv4_loopback(0));
-        port = s.local_endpoint().port();
-    }
+    const std::uint16_t port = eddy_test::unused_port(SOCK_DGRAM);
     int code = 0;
     eddy::run([&]() -> eddy::task<> {
         eddy::datagram_options co;

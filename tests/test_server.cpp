@@ -93,14 +93,8 @@ TEST_CASE("start_server on a port in use throws EADDRINUSE naming the address, a
           "[server][net]") {
     eddy::run([]() -> eddy::task<> {
         eddy::server a = co_await eddy::start_server(echo_lines, "127.0.0.1", 0);
-        int code = 0;
-        std::string what;
-        try {
-            eddy::server b = co_await eddy::start_server(echo_lines, "127.0.0.1", a.port());
-        } catch (const std::system_error& e) {
-            code = e.code().value();
-            what = e.what();
-        }
+        const auto [code, what] = co_await eddy_test::system_error_of(
+            eddy::start_server(echo_lines, "127.0.0.1", a.port()));
         CHECK(code == EADDRINUSE);
         CHECK(what.find("127.0.0.1:" + std::to_string(a.port())) != std::string::npos);
         eddy::server_options zero;
@@ -183,13 +177,9 @@ TEST_CASE("server close cancels active connections and closes them cleanly", "[s
             CHECK(eof.empty()); // the server's side was shut down, not left hanging
         }
         // The port no longer accepts.
-        int code = 0;
-        try {
-            auto c = co_await eddy::open_connection("127.0.0.1", srv.port());
-        } catch (const std::system_error& e) {
-            code = e.code().value();
-        }
-        CHECK(code == ECONNREFUSED);
+        const eddy_test::system_failure refused =
+            co_await eddy_test::system_error_of(eddy::open_connection("127.0.0.1", srv.port()));
+        CHECK(refused.code == ECONNREFUSED);
     }());
     CHECK(cancelled == 5);
     CHECK(eddy::live_frames() == 0);

@@ -35,13 +35,6 @@ eddy::task<eddy::socket> connect_to(eddy::endpoint peer) {
     co_return s;
 }
 
-/// A port on 127.0.0.1 nobody listens on (bound, then closed).
-std::uint16_t closed_port() {
-    auto s = eddy::socket::open(AF_INET, SOCK_STREAM);
-    s.bind(eddy::endpoint::ipv4_loopback(0));
-    return s.local_endpoint().port();
-}
-
 } // namespace
 
 TEST_CASE("socket connects, accepts and echoes bytes over loopback", "[socket][net]") {
@@ -87,18 +80,13 @@ TEST_CASE("socket connects, accepts and echoes bytes over loopback", "[socket][n
 }
 
 TEST_CASE("socket connect to a closed port throws ECONNREFUSED naming the peer", "[socket][net]") {
-    const std::uint16_t port = closed_port();
-    int code = 0;
-    std::string what;
+    const std::uint16_t port = eddy_test::unused_port();
+    eddy_test::system_failure f;
     eddy::run([&]() -> eddy::task<> {
         auto s = eddy::socket::open(AF_INET, SOCK_STREAM);
-        try {
-            co_await s.connect(eddy::endpoint::ipv4_loopback(port));
-        } catch (const std::system_error& e) {
-            code = e.code().value();
-            what = e.what();
-        }
+        f = co_await eddy_test::system_error_of(s.connect(eddy::endpoint::ipv4_loopback(port)));
     }());
+    const auto& [code, what] = f;
     CHECK(code == ECONNREFUSED);
     CHECK(what.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
 }

@@ -266,9 +266,6 @@ inline task<> serve_connection(core_ref core, stream_reader reader, stream_write
 
 inline void server_core::spawn(int fd) noexcept {
     socket s(fd);
-    if (closing_) {
-        return; // accepted just before close() reached the accept loop: refused, not served
-    }
     try {
         endpoint peer = s.peer_endpoint();
         if (options_.nodelay && peer.is_ip()) {
