@@ -1,6 +1,7 @@
 // eddy — the event loop: one per thread, a FIFO ready queue, user-space timers, one reactor.
 #pragma once
 
+#include "eddy/detail/backend.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/inbox.hpp"
 #include "eddy/detail/list.hpp"
@@ -8,7 +9,6 @@
 #include "eddy/detail/ready_queue.hpp"
 #include "eddy/detail/task_base.hpp"
 #include "eddy/detail/timer_heap.hpp"
-#include "eddy/detail/uring_reactor.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/thread_pool.hpp"
 
@@ -16,9 +16,11 @@
 #include <coroutine>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unistd.h>
 #include <utility>
 
@@ -31,6 +33,8 @@ using clock = std::chrono::steady_clock;
 struct loop_options {
     /// Submission queue slots of the io_uring ring.
     unsigned ring_entries = 4096;
+    /// The reactor: automatic (io_uring, else epoll) unless forced here or by EDDY_BACKEND.
+    backend_kind backend = backend_kind::automatic;
     /// eddy::run only: the first Ctrl-C (SIGINT) cancels the main task and run then throws
     /// eddy::keyboard_interrupt, as asyncio.run does. Applies on the process's main thread
     /// when SIGINT has its default disposition (a handler you installed is left alone).
@@ -83,11 +87,20 @@ std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept;
 /// usable directly for embedding. Not thread-safe: it belongs to the thread that made it.
 class event_loop {
   public:
-    /// Makes a loop with its io_uring reactor. Throws std::system_error when io_uring cannot be
-    /// set up (errno EPERM, ENOSYS, ENOMEM...).
+    /// Makes a loop with its reactor: io_uring, or epoll where io_uring cannot run (see
+    /// backend_kind; `backend_reason()` says why). Throws std::system_error when the forced
+    /// backend (or, automatic, neither) can start, eddy::loop_error for a bad EDDY_BACKEND.
+    /// With EDDY_DEBUG=1 in the environment the choice and its reason go to stderr.
     explicit event_loop(loop_options opts = {})
-        : reactor_(std::make_unique<detail::uring_reactor>(opts.ring_entries)),
-          inbox_(std::make_shared<detail::inbox>()), serial_(++detail::loop_serials_) {
+        : inbox_(std::make_shared<detail::inbox>()), serial_(++detail::loop_serials_) {
+        detail::chosen_backend chosen = detail::make_reactor(opts.backend, opts.ring_entries);
+        reactor_ = std::move(chosen.io);
+        backend_reason_ = std::move(chosen.reason);
+        if (const char* debug = std::getenv("EDDY_DEBUG");
+            debug != nullptr && *debug != '\0' && *debug != '0') {
+            std::fprintf(stderr, "eddy: loop backend: %s (%s)\n", reactor_->name(),
+                         backend_reason_.c_str());
+        }
         wake_op_.kind = detail::op_kind::read;
         wake_op_.fd = inbox_->fd();
         wake_op_.buf = &wake_buf_;
@@ -104,8 +117,11 @@ class event_loop {
     /// operation before the ring closes.
     ~event_loop() { shutdown(); }
 
-    /// The reactor backend this loop runs on: "io_uring" (an epoll fallback is planned).
+    /// The reactor backend this loop runs on: "io_uring" or "epoll".
     [[nodiscard]] const char* backend() const noexcept { return reactor_->name(); }
+    /// Why this backend: "io_uring works here", "forced by EDDY_BACKEND=epoll", "io_uring setup
+    /// failed: Operation not permitted (EPERM)"...
+    [[nodiscard]] const std::string& backend_reason() const noexcept { return backend_reason_; }
 
     /// Schedules `fn()` to run on this loop's thread on a later turn; callable from any thread
     /// (asyncio's call_soon_threadsafe). Exceptions from `fn` are reported on stderr, as for
@@ -320,6 +336,7 @@ class event_loop {
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     std::unique_ptr<detail::reactor> reactor_;
+    std::string backend_reason_;
     std::shared_ptr<detail::inbox> inbox_;
     detail::io_op wake_op_;
     std::uint64_t wake_buf_ = 0;

@@ -56,9 +56,14 @@ struct io_op {
     bool in_flight = false;
     void (*complete)(io_op*) noexcept = nullptr;
     void* owner = nullptr; // the awaiter, for `complete`
+    // The backend's own bookkeeping while the operation is in flight (its intrusive lists and
+    // state); owners leave these alone.
+    io_op* link = nullptr;
+    std::uint8_t backend_state = 0;
+    std::uint8_t backend_flags = 0;
 };
 
-/// A backend (io_uring now, epoll later) behind a narrow interface so that task and loop code
+/// A backend (io_uring, or epoll where io_uring cannot run) behind a narrow interface so that task and loop code
 /// never sees which one runs. Completion callbacks only schedule work on the ready queue, so
 /// a backend may dispatch completions at any point without re-entering user code.
 class reactor {
@@ -79,7 +84,8 @@ class reactor {
     /// Flushes queued operations, waits up to `timeout_ns` (none: indefinitely; 0: not at all)
     /// for at least one completion, and dispatches every completion available.
     virtual void poll(std::optional<std::int64_t> timeout_ns) = 0;
-    /// Whether this backend can run `kind` natively (io_uring: the kernel's opcode probe).
+    /// Whether this backend can run `kind` (io_uring: the kernel's opcode probe; epoll: all but
+    /// waitid, files through its worker threads).
     [[nodiscard]] virtual bool supports(op_kind kind) const noexcept = 0;
     /// Operations submitted whose completion has not been dispatched yet.
     [[nodiscard]] virtual std::uint64_t in_flight() const noexcept = 0;

@@ -1,6 +1,7 @@
 // eddy — the io_uring backend.
 #pragma once
 
+#include "eddy/detail/faults.hpp"
 #include "eddy/detail/reactor.hpp"
 
 #include <liburing.h>
@@ -33,11 +34,11 @@ class uring_reactor final : public reactor {
         for (unsigned flags : candidates) {
             io_uring_params p{};
             p.flags = flags | IORING_SETUP_SUBMIT_ALL;
-            rc = io_uring_queue_init_params(entries, &ring_, &p);
+            rc = setup(entries, p);
             if (rc == -EINVAL) {
                 p = {};
                 p.flags = flags;
-                rc = io_uring_queue_init_params(entries, &ring_, &p);
+                rc = setup(entries, p);
             }
             if (rc == 0) {
                 flags_ = p.flags;
@@ -62,15 +63,128 @@ class uring_reactor final : public reactor {
 
     void submit(io_op& op) override {
         io_uring_sqe* sqe = acquire();
+        op.backend_flags = 0;
+        if (may_retry(op.kind) && take_fault(&fault_plan::eagain)) {
+            // Injected: the operation "would block" without running; reap turns the NOP's
+            // completion into -EAGAIN and the retry path takes over.
+            io_uring_prep_nop(sqe);
+            op.backend_flags = flag_fake_eagain;
+        } else {
+            prepare(sqe, op);
+        }
+        io_uring_sqe_set_data(sqe, &op);
+        op.in_flight = true;
+        ++in_flight_;
+    }
+
+    void cancel(io_op& op) override {
+        if (!op.in_flight) {
+            return;
+        }
+        op.backend_flags |= flag_cancelled;
+        io_uring_sqe* sqe = acquire();
+        // While it waits for readiness after EAGAIN its poll carries the tagged address.
+        const std::uintptr_t target = reinterpret_cast<std::uintptr_t>(&op) |
+                                      ((op.backend_flags & flag_polling) != 0 ? poll_tag : 0);
+        io_uring_prep_cancel64(sqe, target, 0);
+        // user_data 0 marks completions that belong to no operation (the cancel's own).
+        io_uring_sqe_set_data64(sqe, 0);
+    }
+
+    void poll(std::optional<std::int64_t> timeout_ns) override {
+        int rc = 0;
+        if (take_fault(&fault_plan::wait_eintr)) {
+            rc = -EINTR;
+        } else if (timeout_ns && *timeout_ns <= 0) {
+            rc = io_uring_submit_and_get_events(&ring_);
+        } else {
+            io_uring_cqe* cqe = nullptr;
+            __kernel_timespec ts{};
+            __kernel_timespec* tsp = nullptr;
+            if (timeout_ns) {
+                ts.tv_sec = *timeout_ns / 1'000'000'000;
+                ts.tv_nsec = *timeout_ns % 1'000'000'000;
+                tsp = &ts;
+            }
+            rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+        }
+        // ETIME: the deadline passed; EINTR: a signal; EBUSY: the completion queue is full
+        // (overflow backlog) and must be reaped first, which is what we do next.
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+            throw std::system_error(-rc, std::system_category(), "eddy: io_uring wait failed");
+        }
+        reap();
+        retry_waiting();
+    }
+
+    [[nodiscard]] std::uint64_t in_flight() const noexcept override { return in_flight_; }
+
+    [[nodiscard]] bool supports(op_kind kind) const noexcept override {
+        return (supported_ & (1U << static_cast<unsigned>(kind))) != 0;
+    }
+
+    /// The op kinds eddy cannot do without (the loop picks epoll when one is missing): the
+    /// first one missing, or nullopt.
+    [[nodiscard]] std::optional<op_kind> missing_required() const noexcept {
+        for (op_kind k : {op_kind::read, op_kind::write, op_kind::poll, op_kind::recv,
+                          op_kind::send, op_kind::accept, op_kind::connect, op_kind::shutdown,
+                          op_kind::recvmsg, op_kind::sendmsg}) {
+            if (!supports(k)) {
+                return k;
+            }
+        }
+        return std::nullopt;
+    }
+
+  private:
+    /// IORING_OP_WAITID's number in the kernel's enum (after READ_MULTISHOT, 49).
+    static constexpr int opcode_waitid = 50;
+    // backend_flags bits.
+    static constexpr std::uint8_t flag_fake_eagain = 1; // an injected EAGAIN (NOP) in flight
+    static constexpr std::uint8_t flag_polling = 2;     // waiting for readiness after EAGAIN
+    static constexpr std::uint8_t flag_cancelled = 4;   // cancel() was asked
+    // Low bit of user_data on the readiness poll of an operation that got EAGAIN (io_op is
+    // pointer-aligned, so the bit is free).
+    static constexpr std::uintptr_t poll_tag = 1;
+
+    int setup(unsigned entries, io_uring_params& p) noexcept {
+        if (const int e = uring_setup_fault(p.flags); e != 0) {
+            return -e;
+        }
+        return io_uring_queue_init_params(entries, &ring_, &p);
+    }
+
+    /// Operations that may complete with EAGAIN (on an fd someone made O_NONBLOCK, io_uring
+    /// reports EAGAIN instead of waiting): they wait for readiness and run again.
+    static bool may_retry(op_kind k) noexcept {
+        switch (k) {
+        case op_kind::read:
+        case op_kind::write:
+        case op_kind::recv:
+        case op_kind::send:
+        case op_kind::recvmsg:
+        case op_kind::sendmsg:
+        case op_kind::accept:
+            return true;
+        default:
+            return false;
+        }
+    }
+    static unsigned readiness_of(op_kind k) noexcept {
+        return k == op_kind::write || k == op_kind::send || k == op_kind::sendmsg ? POLLOUT
+                                                                                  : POLLIN;
+    }
+
+    void prepare(io_uring_sqe* sqe, io_op& op) {
         switch (op.kind) {
         case op_kind::nop:
             io_uring_prep_nop(sqe);
             break;
         case op_kind::read:
-            io_uring_prep_read(sqe, op.fd, op.buf, op.len, op.offset);
+            io_uring_prep_read(sqe, op.fd, op.buf, short_io_len(op.len), op.offset);
             break;
         case op_kind::write:
-            io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
+            io_uring_prep_write(sqe, op.fd, op.buf, short_io_len(op.len), op.offset);
             break;
         case op_kind::poll:
             io_uring_prep_poll_add(sqe, op.fd, op.flags);
@@ -99,10 +213,10 @@ class uring_reactor final : public reactor {
             sqe->addr2 = reinterpret_cast<std::uintptr_t>(op.buf2);
             break;
         case op_kind::recv:
-            io_uring_prep_recv(sqe, op.fd, op.buf, op.len, static_cast<int>(op.flags));
+            io_uring_prep_recv(sqe, op.fd, op.buf, short_io_len(op.len), static_cast<int>(op.flags));
             break;
         case op_kind::send:
-            io_uring_prep_send(sqe, op.fd, op.buf, op.len, static_cast<int>(op.flags));
+            io_uring_prep_send(sqe, op.fd, op.buf, short_io_len(op.len), static_cast<int>(op.flags));
             break;
         case op_kind::accept:
             io_uring_prep_accept(sqe, op.fd, static_cast<sockaddr*>(op.buf),
@@ -126,53 +240,7 @@ class uring_reactor final : public reactor {
             io_uring_prep_sendmsg(sqe, op.fd, static_cast<const msghdr*>(op.buf), op.flags);
             break;
         }
-        io_uring_sqe_set_data(sqe, &op);
-        op.in_flight = true;
-        ++in_flight_;
     }
-
-    void cancel(io_op& op) override {
-        if (!op.in_flight) {
-            return;
-        }
-        io_uring_sqe* sqe = acquire();
-        io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(&op), 0);
-        // user_data 0 marks completions that belong to no operation (the cancel's own).
-        io_uring_sqe_set_data64(sqe, 0);
-    }
-
-    void poll(std::optional<std::int64_t> timeout_ns) override {
-        int rc = 0;
-        if (timeout_ns && *timeout_ns <= 0) {
-            rc = io_uring_submit_and_get_events(&ring_);
-        } else {
-            io_uring_cqe* cqe = nullptr;
-            __kernel_timespec ts{};
-            __kernel_timespec* tsp = nullptr;
-            if (timeout_ns) {
-                ts.tv_sec = *timeout_ns / 1'000'000'000;
-                ts.tv_nsec = *timeout_ns % 1'000'000'000;
-                tsp = &ts;
-            }
-            rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
-        }
-        // ETIME: the deadline passed; EINTR: a signal; EBUSY: the completion queue is full
-        // (overflow backlog) and must be reaped first, which is what we do next.
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
-            throw std::system_error(-rc, std::system_category(), "eddy: io_uring wait failed");
-        }
-        reap();
-    }
-
-    [[nodiscard]] std::uint64_t in_flight() const noexcept override { return in_flight_; }
-
-    [[nodiscard]] bool supports(op_kind kind) const noexcept override {
-        return (supported_ & (1U << static_cast<unsigned>(kind))) != 0;
-    }
-
-  private:
-    /// IORING_OP_WAITID's number in the kernel's enum (after READ_MULTISHOT, 49).
-    static constexpr int opcode_waitid = 50;
 
     void probe_opcodes() noexcept {
         static constexpr struct {
@@ -205,7 +273,7 @@ class uring_reactor final : public reactor {
             const bool ok = probe != nullptr ? (row.opcode <= probe->last_op &&
                                                 io_uring_opcode_supported(probe, row.opcode) != 0)
                                              : row.opcode <= IORING_OP_POLL_ADD;
-            if (ok) {
+            if (ok && (uring_missing_ops() & (1U << static_cast<unsigned>(row.kind))) == 0) {
                 supported_ |= 1U << static_cast<unsigned>(row.kind);
             }
         }
@@ -218,10 +286,13 @@ class uring_reactor final : public reactor {
     // (EBUSY: completion backlog), completions are reaped first; they only enqueue work.
     io_uring_sqe* acquire() {
         for (int attempt = 0;; ++attempt) {
-            if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
-                return sqe;
+            if (!take_fault(&fault_plan::sq_full)) {
+                if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+                    return sqe;
+                }
             }
-            const int rc = io_uring_submit(&ring_);
+            const int rc =
+                take_fault(&fault_plan::submit_ebusy) ? -EBUSY : io_uring_submit(&ring_);
             if (rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR) {
                 throw std::system_error(-rc, std::system_category(),
                                         "eddy: io_uring submit failed");
@@ -245,8 +316,30 @@ class uring_reactor final : public reactor {
             if (cqe->user_data == 0 || cqe->user_data == LIBURING_UDATA_TIMEOUT) {
                 continue;
             }
-            auto* op = reinterpret_cast<io_op*>(io_uring_cqe_get_data(cqe));
-            op->result = cqe->res;
+            const auto data = static_cast<std::uintptr_t>(cqe->user_data);
+            auto* op = reinterpret_cast<io_op*>(data & ~poll_tag);
+            int res = cqe->res;
+            if ((data & poll_tag) != 0) {
+                // The readiness poll after EAGAIN: run the operation again unless the poll
+                // failed or the operation was cancelled meanwhile.
+                op->backend_flags &= static_cast<std::uint8_t>(~flag_polling);
+                if (res >= 0 && (op->backend_flags & flag_cancelled) == 0) {
+                    queue_retry(*op, false);
+                    continue;
+                }
+                res = res >= 0 ? -ECANCELED : res;
+            } else if ((op->backend_flags & flag_fake_eagain) != 0) {
+                op->backend_flags &= static_cast<std::uint8_t>(~flag_fake_eagain);
+                res = -EAGAIN;
+            }
+            if (res == -EAGAIN && may_retry(op->kind)) {
+                if ((op->backend_flags & flag_cancelled) == 0) {
+                    queue_retry(*op, true);
+                    continue;
+                }
+                res = -ECANCELED; // it did not happen, and it was asked to stop
+            }
+            op->result = res;
             op->cqe_flags = cqe->flags;
             if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
                 op->in_flight = false; // a multishot operation stays armed while F_MORE is set
@@ -257,12 +350,56 @@ class uring_reactor final : public reactor {
         io_uring_cq_advance(&ring_, seen);
     }
 
+    // An operation that got EAGAIN stays in flight: it first polls for readiness (`poll`
+    // true), then runs again. Queued here and submitted after the completion queue was
+    // advanced, since taking a submission slot may reap.
+    void queue_retry(io_op& op, bool poll) noexcept {
+        op.backend_flags = static_cast<std::uint8_t>(
+            (op.backend_flags & ~flag_polling) | (poll ? flag_polling : 0));
+        op.link = nullptr;
+        (retry_tail_ != nullptr ? retry_tail_->link : retry_head_) = &op;
+        retry_tail_ = &op;
+    }
+    void retry_waiting() {
+        while (io_op* op = retry_head_) {
+            retry_head_ = op->link;
+            if (retry_head_ == nullptr) {
+                retry_tail_ = nullptr;
+            }
+            op->link = nullptr;
+            io_uring_sqe* sqe = nullptr;
+            try {
+                sqe = acquire();
+            } catch (...) {
+                // No slot: it fails as it would have without the retry.
+                finish_now(*op, -EAGAIN);
+                continue;
+            }
+            if ((op->backend_flags & flag_polling) != 0) {
+                io_uring_prep_poll_add(sqe, op->fd, readiness_of(op->kind));
+                io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(op) | poll_tag);
+            } else {
+                prepare(sqe, *op);
+                io_uring_sqe_set_data(sqe, op);
+            }
+        }
+    }
+    void finish_now(io_op& op, int res) noexcept {
+        op.result = res;
+        op.cqe_flags = 0;
+        op.in_flight = false;
+        --in_flight_;
+        op.complete(&op);
+    }
+
     io_uring ring_{};
     unsigned flags_ = 0;
     unsigned features_ = 0;
     unsigned capacity_ = 0;
     std::uint64_t in_flight_ = 0;
     unsigned supported_ = 0;
+    io_op* retry_head_ = nullptr;
+    io_op* retry_tail_ = nullptr;
 };
 
 } // namespace eddy::detail
