@@ -8,10 +8,11 @@ import argparse
 import statistics
 from collections import defaultdict
 
-ORDER = ["eddy_streams", "eddy_socket", "asio_uring", "asio_epoll", "uring_raw"]
+ORDER = ["eddy_streams", "eddy_socket", "eddy_streams_epoll", "asio_uring", "asio_epoll", "uring_raw"]
 DESCRIPTION = {
     "eddy_streams": "eddy: start_server, stream_reader::read_some + stream_writer::write + drain",
     "eddy_socket": "eddy: eddy::socket accept loop, a task per connection, recv + send_all",
+    "eddy_streams_epoll": "eddy_streams on eddy's epoll backend (EDDY_BACKEND=epoll's code path)",
     "asio_uring": "Asio 1.22 io_uring backend: co_spawn, async_read_some + async_write",
     "asio_epoll": "Asio 1.22 epoll reactor: the same code",
     "uring_raw": "plain liburing, SINGLE_ISSUER | DEFER_TASKRUN, one submit_and_wait per turn",

@@ -50,12 +50,13 @@ bin="${EDDY_ECHO_BIN_DIR:-$build/bench}"
 declare -A cmd=(
     [eddy_streams]="$bin/echo_eddy --server=streams"
     [eddy_socket]="$bin/echo_eddy --server=socket"
+    [eddy_streams_epoll]="$bin/echo_eddy --server=streams-epoll"
     [asio_uring]="$bin/echo_asio_uring"
     [asio_epoll]="$bin/echo_asio_epoll"
     [uring_raw]="$bin/echo_uring_raw"
 )
 servers=()
-for s in ${EDDY_ECHO_SERVERS:-eddy_streams eddy_socket asio_uring asio_epoll uring_raw}; do
+for s in ${EDDY_ECHO_SERVERS:-eddy_streams eddy_socket eddy_streams_epoll asio_uring asio_epoll uring_raw}; do
     exe="${cmd[$s]%% *}"
     if [[ -x "$exe" ]]; then
         servers+=("$s")
