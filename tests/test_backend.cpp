@@ -6,13 +6,19 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <dirent.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <optional>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
 
@@ -374,4 +380,52 @@ TEST_CASE("an fd someone else made O_NONBLOCK is still waited for, and such a wa
             CHECK(eddy_test::in_flight() == 0);
         }(),
         on(kind));
+}
+
+TEST_CASE("under a seccomp filter that blocks io_uring_setup, as Docker's default profile does, "
+          "eddy runs on epoll",
+          "[backend]") {
+    env_var unset("EDDY_BACKEND", nullptr);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // The child filters io_uring_setup to EPERM, then runs a loop: the real kernel path of
+        // a container, not the test seam. It reports through its exit status only.
+        sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+            ::_exit(3);
+        }
+        int status = 4;
+        try {
+            io_uring probe{};
+            if (io_uring_queue_init(8, &probe, 0) != -EPERM) {
+                ::_exit(5); // the filter did not take
+            }
+            eddy::run([&]() -> eddy::task<> {
+                eddy::event_loop& loop = eddy::get_running_loop();
+                const bool epoll = std::string(loop.backend()) == "epoll" &&
+                                   loop.backend_reason().find("EPERM") != std::string::npos;
+                auto [r, w] = eddy::pipe();
+                w.write("through epoll\n");
+                const std::string line = co_await r.readline();
+                co_await eddy::sleep(1ms);
+                const std::string echoed = co_await tcp_echo_round(pattern(50'000));
+                status = epoll && line == "through epoll\n" && echoed == pattern(50'000) ? 0 : 6;
+            }());
+        } catch (...) {
+            status = 7;
+        }
+        ::_exit(status);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }

@@ -244,8 +244,7 @@ class event_loop {
             busy_turns_ = 0;
             const std::int64_t wait = timers_.next_deadline() - now_ns();
             reactor_->poll(wait > 0 ? wait : 0);
-        } else if (user_ops != 0 || external_ != 0 || inbox_->has_handles() ||
-                   inbox_->has_work()) {
+        } else if (user_ops != 0 || external_ != 0 || inbox_->has_handles() || inbox_->has_work()) {
             busy_turns_ = 0;
             reactor_->poll(std::nullopt);
         } else {

@@ -128,8 +128,7 @@ struct chosen_backend {
         return {std::make_unique<epoll_reactor>(), why};
     } catch (const std::system_error& e) {
         throw std::system_error(e.code(), "eddy: no backend can start (" + why +
-                                              "; epoll: " + describe_errno(e.code().value()) +
-                                              ")");
+                                              "; epoll: " + describe_errno(e.code().value()) + ")");
     }
 }
 

@@ -7,8 +7,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <fcntl.h>
-#include <linux/stat.h>
 #include <liburing.h>
+#include <linux/stat.h>
 #include <mutex>
 #include <pthread.h>
 #include <signal.h>
@@ -105,8 +105,7 @@ class blocking_workers {
                 // Linux frees the descriptor even when close fails with EINTR: never retried.
                 return ::close(op.fd) == 0 || errno == EINTR ? 0 : -errno;
             case op_kind::fsync:
-                rc = (op.flags & IORING_FSYNC_DATASYNC) != 0 ? ::fdatasync(op.fd)
-                                                             : ::fsync(op.fd);
+                rc = (op.flags & IORING_FSYNC_DATASYNC) != 0 ? ::fdatasync(op.fd) : ::fsync(op.fd);
                 break;
             case op_kind::statx:
                 rc = ::statx(op.fd, static_cast<const char*>(op.buf), static_cast<int>(op.flags),

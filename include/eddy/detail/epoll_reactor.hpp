@@ -304,8 +304,8 @@ class epoll_reactor final : public reactor {
             if (err == EPERM && (op->kind == op_kind::read || op->kind == op_kind::write)) {
                 offload(*op);
             } else if (err == EPERM && op->kind == op_kind::poll) {
-                finish(*op, static_cast<int>(op->flags & (POLLIN | POLLOUT | POLLRDNORM |
-                                                          POLLWRNORM)));
+                finish(*op,
+                       static_cast<int>(op->flags & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)));
             } else {
                 finish(*op, -err);
             }
@@ -356,8 +356,8 @@ class epoll_reactor final : public reactor {
             }
         } else {
             const std::int64_t ms = (*timeout_ns + 999'999) / 1'000'000;
-            n = ::epoll_wait(epfd_, events_.data(), cap, static_cast<int>(std::min<std::int64_t>(
-                                                             ms, INT_MAX)));
+            n = ::epoll_wait(epfd_, events_.data(), cap,
+                             static_cast<int>(std::min<std::int64_t>(ms, INT_MAX)));
         }
         if (n < 0) {
             if (errno == EINTR) {

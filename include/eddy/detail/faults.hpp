@@ -14,14 +14,14 @@ namespace eddy::detail {
 /// What to inject, counted down as it is injected. `injected` counts every fault delivered, so a
 /// test can tell that the path it meant to exercise was really taken.
 struct fault_plan {
-    int uring_setup_errno = 0;          ///< every io_uring setup fails with this errno
-    unsigned uring_einval_flags = 0;    ///< setups asking for any of these IORING_SETUP_* flags
-                                        ///< fail with EINVAL (an older kernel)
+    int uring_setup_errno = 0;           ///< every io_uring setup fails with this errno
+    unsigned uring_einval_flags = 0;     ///< setups asking for any of these IORING_SETUP_* flags
+                                         ///< fail with EINVAL (an older kernel)
     std::uint32_t uring_missing_ops = 0; ///< op_kinds (bit per kind) the opcode probe lacks
-    unsigned wait_eintr = 0;            ///< the next N waits return EINTR at once
-    unsigned sq_full = 0;               ///< the next N submission slots are found taken
-    unsigned submit_ebusy = 0;          ///< the next N flushing submits fail with EBUSY
-    unsigned short_io = 0;  ///< the next N reads/writes/recvs/sends move at most short_len bytes
+    unsigned wait_eintr = 0;             ///< the next N waits return EINTR at once
+    unsigned sq_full = 0;                ///< the next N submission slots are found taken
+    unsigned submit_ebusy = 0;           ///< the next N flushing submits fail with EBUSY
+    unsigned short_io = 0; ///< the next N reads/writes/recvs/sends move at most short_len bytes
     std::uint32_t short_len = 1;
     unsigned eagain = 0; ///< the next N reads/writes/recvs/sends/accepts find the fd not ready
                          ///< (io_uring: the operation completes with EAGAIN without running)
@@ -85,10 +85,18 @@ inline std::uint32_t short_io_len(std::uint32_t len) noexcept {
     return p->short_len;
 }
 #else
-inline bool take_fault(unsigned fault_plan::* /*which*/) noexcept { return false; }
-inline int uring_setup_fault(unsigned /*flags*/) noexcept { return 0; }
-inline std::uint32_t uring_missing_ops() noexcept { return 0; }
-inline std::uint32_t short_io_len(std::uint32_t len) noexcept { return len; }
+inline bool take_fault(unsigned fault_plan::* /*which*/) noexcept {
+    return false;
+}
+inline int uring_setup_fault(unsigned /*flags*/) noexcept {
+    return 0;
+}
+inline std::uint32_t uring_missing_ops() noexcept {
+    return 0;
+}
+inline std::uint32_t short_io_len(std::uint32_t len) noexcept {
+    return len;
+}
 #endif
 
 } // namespace eddy::detail

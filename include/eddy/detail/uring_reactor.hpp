@@ -213,10 +213,12 @@ class uring_reactor final : public reactor {
             sqe->addr2 = reinterpret_cast<std::uintptr_t>(op.buf2);
             break;
         case op_kind::recv:
-            io_uring_prep_recv(sqe, op.fd, op.buf, short_io_len(op.len), static_cast<int>(op.flags));
+            io_uring_prep_recv(sqe, op.fd, op.buf, short_io_len(op.len),
+                               static_cast<int>(op.flags));
             break;
         case op_kind::send:
-            io_uring_prep_send(sqe, op.fd, op.buf, short_io_len(op.len), static_cast<int>(op.flags));
+            io_uring_prep_send(sqe, op.fd, op.buf, short_io_len(op.len),
+                               static_cast<int>(op.flags));
             break;
         case op_kind::accept:
             io_uring_prep_accept(sqe, op.fd, static_cast<sockaddr*>(op.buf),
@@ -291,8 +293,7 @@ class uring_reactor final : public reactor {
                     return sqe;
                 }
             }
-            const int rc =
-                take_fault(&fault_plan::submit_ebusy) ? -EBUSY : io_uring_submit(&ring_);
+            const int rc = take_fault(&fault_plan::submit_ebusy) ? -EBUSY : io_uring_submit(&ring_);
             if (rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR) {
                 throw std::system_error(-rc, std::system_category(),
                                         "eddy: io_uring submit failed");
@@ -354,8 +355,8 @@ class uring_reactor final : public reactor {
     // true), then runs again. Queued here and submitted after the completion queue was
     // advanced, since taking a submission slot may reap.
     void queue_retry(io_op& op, bool poll) noexcept {
-        op.backend_flags = static_cast<std::uint8_t>(
-            (op.backend_flags & ~flag_polling) | (poll ? flag_polling : 0));
+        op.backend_flags = static_cast<std::uint8_t>((op.backend_flags & ~flag_polling) |
+                                                     (poll ? flag_polling : 0));
         op.link = nullptr;
         (retry_tail_ != nullptr ? retry_tail_->link : retry_head_) = &op;
         retry_tail_ = &op;
