@@ -11,7 +11,7 @@
 #include <linux/stat.h>
 #include <mutex>
 #include <pthread.h>
-#include <signal.h>
+#include <csignal>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <system_error>

@@ -266,8 +266,7 @@ class epoll_reactor final : public reactor {
 
     /// Re-arms the one-shot registration of each fd whose waiters changed or were reported.
     void arm_dirty() {
-        for (std::size_t i = 0; i < dirty_.size(); ++i) {
-            const int fd = dirty_[i];
+        for (const int fd : dirty_) {
             fd_state& st = fds_[static_cast<std::size_t>(fd)];
             st.dirty = false;
             std::uint32_t mask = 0;

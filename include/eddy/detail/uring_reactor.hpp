@@ -318,7 +318,9 @@ class uring_reactor final : public reactor {
                 continue;
             }
             const auto data = static_cast<std::uintptr_t>(cqe->user_data);
-            auto* op = reinterpret_cast<io_op*>(data & ~poll_tag);
+            // A tagged pointer: the low bit marks the readiness poll of a retried operation.
+            auto* op =
+                reinterpret_cast<io_op*>(data & ~poll_tag); // NOLINT(performance-no-int-to-ptr)
             int res = cqe->res;
             if ((data & poll_tag) != 0) {
                 // The readiness poll after EAGAIN: run the operation again unless the poll
