@@ -15,6 +15,8 @@
 #include <linux/seccomp.h>
 #include <optional>
 #include <string>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -428,4 +430,39 @@ TEST_CASE("under a seccomp filter that blocks io_uring_setup, as Docker's defaul
     REQUIRE(::waitpid(child, &status, 0) == child);
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a completion queue overflow loses no completion", "[backend][faults]") {
+    // 300 polls on one eventfd complete together when it is written: far more completions than
+    // a 4-entry ring's 8-entry completion queue holds, so the kernel parks the rest in its
+    // overflow list (IORING_FEAT_NODROP) and eddy must reap them all.
+    const backend_kind kind = GENERATE(backend_kind::io_uring, backend_kind::epoll);
+    eddy::loop_options opts = on(kind);
+    opts.ring_entries = 4;
+    const int efd = ::eventfd(0, EFD_CLOEXEC);
+    REQUIRE(efd >= 0);
+    int woken = 0;
+    eddy::run(
+        [&]() -> eddy::task<> {
+            auto waiter = [&]() -> eddy::task<> {
+                const unsigned ev = co_await eddy::poll(efd, POLLIN);
+                if ((ev & POLLIN) != 0) {
+                    ++woken;
+                }
+            };
+            std::vector<eddy::task_handle<void>> all;
+            for (int i = 0; i < 300; ++i) {
+                all.push_back(eddy::create_task(waiter()));
+            }
+            co_await eddy::sleep(20ms); // every poll is in the kernel now
+            CHECK(eddy_test::in_flight() == 300);
+            const std::uint64_t one = 1;
+            CHECK(::write(efd, &one, sizeof one) == sizeof one);
+            for (auto& t : all) {
+                co_await t;
+            }
+        }(),
+        opts);
+    ::close(efd);
+    CHECK(woken == 300);
 }
