@@ -371,8 +371,8 @@ void report(const char* what, std::size_t n, const verdict& v, double ms) {
 
 TEST_CASE("a million call_at timers with half cancelled: exactly the others fire, none early",
           "[stress][callbacks]") {
-    // Sanitizer and -O0 builds run 500,000: a million takes ~25 s under ASan at -O0 on a
-    // loaded 2-core machine, much of it outside the loop (planning, checking).
+    // Sanitizer and -O0 builds run 500,000 (~4 s at -O0, ~6-12 s under ASan on a loaded 2-core
+    // machine, much of it outside the loop: planning, checking); a million would double that.
     constexpr std::size_t n = slow_build ? 500'000 : 1'000'000;
     std::mt19937_64 rng(stress_seed("call_at timers"));
     timers::board b(n, rng, 1s);
