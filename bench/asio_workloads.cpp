@@ -1,4 +1,4 @@
-// eddy benchmarks — the standalone Asio side of W1..W3, with C++20 coroutines (awaitable).
+// eddy benchmarks — the standalone Asio side of W1..W4 and W6, with C++20 coroutines (awaitable).
 //
 // Compiled twice: into eddy_bench with Asio's default epoll reactor, and into
 // eddy_bench_asio_uring with -DASIO_HAS_IO_URING -DASIO_DISABLE_EPOLL (io_uring as Asio's
@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -199,7 +200,7 @@ void bm_w3_timers(benchmark::State& state) {
     run_asio([&state] { return w3_timers(state); });
 }
 
-// ---------------------------------------------------------------- Q1: channel ping-pong
+// ---------------------------------------------------------------- W4: queue ping-pong (channel)
 // Asio's nearest equivalent of a task queue: experimental::channel (capacity 1 each way).
 using int_channel = asio::experimental::channel<void(asio::error_code, int)>;
 
@@ -210,7 +211,7 @@ awaitable<void> echo(int_channel& ping, int_channel& pong) {
     }
 }
 
-awaitable<void> q1_ping_pong(benchmark::State& state) {
+awaitable<void> w4_queue_ping_pong(benchmark::State& state) {
     auto ex = co_await asio::this_coro::executor;
     int_channel ping(ex, 1);
     int_channel pong(ex, 1);
@@ -232,9 +233,129 @@ awaitable<void> q1_ping_pong(benchmark::State& state) {
     pong.close();
 }
 
-void bm_q1_ping_pong(benchmark::State& state) {
-    run_asio([&state] { return q1_ping_pong(state); });
+void bm_w4_queue_ping_pong(benchmark::State& state) {
+    run_asio([&state] { return w4_queue_ping_pong(state); });
 }
+
+// ---------------------------------------------------------------- W4: event ping-pong
+// Asio has no event. The idiom in its place: a flag plus a steady_timer that never expires;
+// waiting = async_wait until the flag is up, set = raise the flag and cancel() the timer, which
+// completes the pending wait with operation_aborted. The wait loop is written inline (as
+// eddy's event::wait is an awaiter, not a coroutine) so that no extra coroutine is measured.
+struct timer_event {
+    explicit timer_event(const asio::any_io_executor& ex)
+        : timer(ex, asio::steady_timer::time_point::max()) {}
+    void set() {
+        is_set = true;
+        timer.cancel();
+    }
+    bool is_set = false;
+    asio::steady_timer timer;
+};
+
+awaitable<void> event_partner(timer_event& ping, timer_event& pong, const bool& stop) {
+    while (true) {
+        while (!ping.is_set) {
+            asio::error_code ec;
+            co_await ping.timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
+        if (stop) {
+            co_return;
+        }
+        ping.is_set = false;
+        pong.set();
+    }
+}
+
+awaitable<void> w4_event_ping_pong(benchmark::State& state) {
+    auto ex = co_await asio::this_coro::executor;
+    timer_event ping(ex);
+    timer_event pong(ex);
+    bool stop = false;
+    asio::co_spawn(ex, event_partner(ping, pong, stop), asio::detached);
+    auto round_trip = [&]() -> awaitable<void> {
+        ping.set();
+        while (!pong.is_set) {
+            asio::error_code ec;
+            co_await pong.timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
+        pong.is_set = false;
+    };
+    for (int i = 0; i < 1000; ++i) {
+        co_await round_trip();
+    }
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        ping.set();
+        while (!pong.is_set) {
+            asio::error_code ec;
+            co_await pong.timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
+        pong.is_set = false;
+    }
+    allocs.report(state, 1);
+    stop = true;
+    ping.set();
+}
+
+void bm_w4_event_ping_pong(benchmark::State& state) {
+    run_asio([&state] { return w4_event_ping_pong(state); });
+}
+
+// ---------------------------------------------------------------- W6: random 4 KiB file reads
+// asio::random_access_file exists only with an io_uring backend (ASIO_HAS_FILE): Asio's epoll
+// build has no asynchronous file I/O. Same shape as eddy's: `depth` workers share a round.
+#if defined(ASIO_HAS_FILE)
+struct w6_round {
+    const std::vector<std::uint64_t>* offsets = nullptr;
+    std::size_t next = 0;
+    std::size_t remaining = 0;
+    std::uint64_t bytes = 0;
+};
+
+awaitable<void> w6_worker(asio::random_access_file& f, std::span<std::byte> buf, w6_round& r) {
+    while (r.remaining > 0) {
+        --r.remaining;
+        const std::uint64_t offset = (*r.offsets)[r.next++ % r.offsets->size()];
+        const std::size_t n = co_await f.async_read_some_at(
+            offset, asio::buffer(buf.data(), buf.size()), use_awaitable);
+        r.bytes += n;
+    }
+}
+
+awaitable<void> w6_one_round(asio::random_access_file& f, std::vector<std::byte>& bufs,
+                             w6_round& r) {
+    r.remaining = w6_reads_per_round();
+    co_await gather_n(bufs.size() / w6_block, [&f, &bufs, &r](std::size_t i) {
+        return w6_worker(f, std::span<std::byte>(bufs.data() + i * w6_block, w6_block), r);
+    });
+}
+
+awaitable<void> w6_file_read(benchmark::State& state, int depth) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::random_access_file f(ex, w6_path(), asio::random_access_file::read_only);
+    std::vector<std::byte> bufs(static_cast<std::size_t>(depth) * w6_block);
+    w6_round r;
+    r.offsets = &w6_offsets();
+    co_await w6_one_round(f, bufs, r);
+    r.bytes = 0;
+    const alloc_scope allocs;
+    for (auto _ : state) {
+        co_await w6_one_round(f, bufs, r);
+    }
+    const std::size_t per_round = w6_reads_per_round();
+    allocs.report(state, per_round);
+    state.counters["ops_per_iter"] = static_cast<double>(per_round);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(per_round));
+    if (r.bytes != static_cast<std::uint64_t>(state.iterations()) * per_round * w6_block) {
+        state.SkipWithError("W6: a read came back short");
+    }
+}
+
+void bm_w6_file_read(benchmark::State& state, int depth) {
+    run_asio([&state, depth] { return w6_file_read(state, depth); });
+}
+#endif
 
 } // namespace
 
@@ -262,9 +383,23 @@ void register_asio(workload w, const char* backend) {
             ->Iterations(1)
             ->Unit(benchmark::kMillisecond);
         break;
-    case workload::q1_ping_pong:
-        benchmark::RegisterBenchmark(("Q1_queue_ping_pong" + tag).c_str(), bm_q1_ping_pong)
+    case workload::w4_queue_ping_pong:
+        benchmark::RegisterBenchmark(("W4_queue_ping_pong" + tag).c_str(), bm_w4_queue_ping_pong)
             ->UseRealTime();
+        break;
+    case workload::w4_event_ping_pong:
+        benchmark::RegisterBenchmark(("W4_event_ping_pong" + tag).c_str(), bm_w4_event_ping_pong)
+            ->UseRealTime();
+        break;
+    case workload::w6_file_read:
+#if defined(ASIO_HAS_FILE)
+        for (const int depth : w6_depths) {
+            const std::string name = "W6_file_read_qd" + std::to_string(depth) + tag;
+            benchmark::RegisterBenchmark(name.c_str(), bm_w6_file_read, depth)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
+#endif
         break;
     }
 }

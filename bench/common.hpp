@@ -16,7 +16,7 @@
 
 namespace bench {
 
-/// EDDY_BENCH_QUICK=1 (the ctest `bench.quick`): W2/W3 shrink so that a run takes seconds.
+/// EDDY_BENCH_QUICK=1 (the ctest `bench.quick`): W2/W3/W6 shrink so that a run takes seconds.
 inline bool quick() {
     const char* v = std::getenv("EDDY_BENCH_QUICK");
     return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
@@ -107,8 +107,39 @@ struct sleeper_probe {
     }
 };
 
+// ---------------------------------------------------------------- W6: random 4 KiB file reads
+/// W6's block size and alignment.
+inline constexpr std::size_t w6_block = 4096;
+/// W6's file: 256 MiB (16 MiB in quick mode).
+inline std::uint64_t w6_file_size() {
+    return quick() ? std::uint64_t{16} << 20 : std::uint64_t{256} << 20;
+}
+/// Reads per benchmark iteration (one round: `in_flight` workers share them).
+inline std::size_t w6_reads_per_round() {
+    return quick() ? 256 : 4096;
+}
+/// W6's in-flight depths.
+inline constexpr int w6_depths[] = {1, 64};
+/// The path of W6's file, made (and read once, so that it sits in the page cache) by the first
+/// call: EDDY_BENCH_W6_DIR, else $TMPDIR, else /tmp; reused while its size is right.
+const std::string& w6_path();
+/// W6's offsets, multiples of 4 KiB in [0, size), the same for every contender (seeded).
+const std::vector<std::uint64_t>& w6_offsets();
+
 // Registration hooks, one per contender. Each registers its variant of workload `w`.
-enum class workload { w1_create_await, w1_gather, w2_sleep, w3_timers, q1_ping_pong };
+enum class workload {
+    w1_create_await,
+    w1_gather,
+    w2_sleep,
+    w3_timers,
+    w4_queue_ping_pong,
+    w4_event_ping_pong,
+    w6_file_read
+};
+inline constexpr workload all_workloads[] = {
+    workload::w1_create_await, workload::w1_gather,          workload::w2_sleep,
+    workload::w3_timers,       workload::w4_queue_ping_pong, workload::w4_event_ping_pong,
+    workload::w6_file_read};
 void register_eddy(workload w);
 void register_asio(workload w, const char* backend);
 

@@ -5,6 +5,7 @@ Input: lines of key=value pairs, one per run, as bench/run_echo.sh collects them
 generator's output, the round, and for eddy's servers the allocation counts after warm-up).
 """
 import argparse
+import json
 import statistics
 from collections import defaultdict
 
@@ -39,6 +40,7 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--note", action="append", default=[])
     ap.add_argument("--syscalls", help="runs with perf stat counts of the server's syscalls")
+    ap.add_argument("--summary", help="also write the medians as JSON (for bench/report.py)")
     a = ap.parse_args()
 
     rows = parse(a.results)
@@ -172,6 +174,16 @@ def main():
     out.append("```\n</details>")
     with open(a.out, "w") as f:
         f.write("\n".join(out) + "\n")
+    if a.summary:
+        summary = []
+        for (size, conns, server), runs in sorted(by.items()):
+            rates = [float(r["msgs_per_s"]) for r in runs]
+            summary.append({"size": size, "conns": conns, "server": server,
+                            "median": statistics.median(rates), "min": min(rates),
+                            "max": max(rates), "n": len(rates),
+                            "server_us_per_msg": med("server_us_per_msg", (size, conns), server)})
+        with open(a.summary, "w") as f:
+            json.dump({"runs": summary, "notes": a.note}, f, indent=1)
 
 
 if __name__ == "__main__":

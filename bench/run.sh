@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # eddy benchmarks: Release build, full run of both executables, docs/benchmarks.md.
+# bench/run_all.sh calls this after W5 (the echo servers) and adds their summary and the chart.
 #
 #   bench/run.sh [google-benchmark flags...]      e.g. --benchmark_filter=W1
 #
@@ -8,8 +9,12 @@
 #   EDDY_BENCH_REPETITIONS  repetitions per benchmark   (default: 5)
 #   EDDY_BENCH_SKIP_BUILD=1 use the executables already built
 #   EDDY_BENCH_REPORT       markdown written            (default: docs/benchmarks.md)
-#   EDDY_BENCH_QUICK=1      shrink W2/W3 (CI smoke run; the report says so)
-# Takes about 2-3 minutes on a 2-core VM. The machine should be otherwise idle: the report
+#   EDDY_BENCH_QUICK=1      shrink W2/W3/W6 (CI smoke run; the report says so; no chart)
+#   EDDY_BENCH_W6_DIR       where W6's 256 MiB file is made and kept (default: the build dir)
+#   EDDY_BENCH_ECHO_SUMMARY W5 medians (bench/echo_report.py --summary) to summarize
+#   EDDY_BENCH_CHART        also draw this PNG with gnuplot (bench/run_all.sh: docs/benchmarks.png)
+#   EDDY_BENCH_COMMAND      the command the report names (default: bench/run.sh ...)
+# Takes about 8 minutes on a 2-core VM. The machine should be otherwise idle: the report
 # records the load average at the start of each executable.
 set -euo pipefail
 
@@ -36,7 +41,8 @@ cpu_note() { # before after exe
 }
 
 mkdir -p "$results"
-rm -f "$results"/*.json
+rm -f "$results"/eddy_bench*.json
+export EDDY_BENCH_W6_DIR="${EDDY_BENCH_W6_DIR:-$build}"
 ran=()
 notes=()
 for exe in eddy_bench eddy_bench_asio_uring; do
@@ -65,6 +71,13 @@ compiler="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" 2>
 if [[ -n "$compiler" ]] && command -v "$compiler" >/dev/null; then
     compiler="$("$compiler" --version | head -n 1)"
 fi
+extra=()
+if [[ -n "${EDDY_BENCH_ECHO_SUMMARY:-}" ]]; then
+    extra+=(--echo "$EDDY_BENCH_ECHO_SUMMARY")
+fi
+if [[ -n "${EDDY_BENCH_CHART:-}" ]]; then
+    extra+=(--chart "$EDDY_BENCH_CHART")
+fi
 python3 "$root/bench/report.py" --out "$report" --compiler "$compiler" \
-    --command "bench/run.sh${*:+ $*}" "${notes[@]}" "${ran[@]}"
+    --command "${EDDY_BENCH_COMMAND:-bench/run.sh${*:+ $*}}" "${extra[@]}" "${notes[@]}" "${ran[@]}"
 echo "run.sh: wrote $report" >&2

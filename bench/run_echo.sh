@@ -16,6 +16,8 @@
 #   EDDY_ECHO_SERVER_CPU    CPU of the server                 (default: 0; -1: not pinned)
 #   EDDY_ECHO_LOAD_CPU      CPU of the load generator         (default: 1; -1: not pinned)
 #   EDDY_ECHO_REPORT        markdown written                  (default: docs/echo.md)
+#   EDDY_ECHO_SUMMARY       also write the medians as JSON here (bench/run_all.sh puts them
+#                           into docs/benchmarks.md)
 #   EDDY_ECHO_QUICK=1       1 round of 1 s, 64 B x 50 connections only: proves that every
 #                           server works (ctest bench.echo_quick); the report goes to the build
 #                           directory unless EDDY_ECHO_REPORT says otherwise
@@ -199,7 +201,13 @@ if ! command -v python3 >/dev/null; then
     echo "run_echo.sh: python3 not found: every server echoed correctly; no report written" >&2
     exit 0
 fi
+summary_args=()
+if [[ -n "${EDDY_ECHO_SUMMARY:-}" ]]; then
+    mkdir -p "$(dirname "$EDDY_ECHO_SUMMARY")"
+    summary_args=(--summary "$EDDY_ECHO_SUMMARY")
+fi
 python3 "$root/bench/echo_report.py" --out "$report" --results "$results" "${syscall_args[@]}" \
+    "${summary_args[@]}" \
     --note "rounds: $rounds, $seconds s measured per run after a $warmup s warm-up; server on CPU $server_cpu, load generator on CPU $load_cpu" \
     --note "load average (1, 5, 15 min) at the start: $load_start; at the end: $load_end" \
     --note "all CPUs over the $((SECONDS - start_s)) s run: $machine" \
