@@ -225,6 +225,8 @@ class epoll_reactor final : public reactor {
             finish(op, -ECANCELED);
         } else if (o == outcome::offload) {
             offload(op);
+        } else if (op.fd < 0) {
+            finish(op, -EBADF); // no fd to wait on (and no fd_state slot for it)
         } else {
             fd_state& st = state_of(op.fd);
             op.backend_state = waiting;

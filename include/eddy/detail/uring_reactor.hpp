@@ -92,6 +92,11 @@ class uring_reactor final : public reactor {
     }
 
     void poll(std::optional<std::int64_t> timeout_ns) override {
+        if (retry_head_ != nullptr) {
+            // Retries queued by a reap outside poll (a full ring while tasks submitted) are
+            // not in the kernel yet: waiting now could sleep past their readiness.
+            timeout_ns = 0;
+        }
         int rc = 0;
         if (take_fault(&fault_plan::wait_eintr)) {
             rc = -EINTR;
@@ -370,6 +375,12 @@ class uring_reactor final : public reactor {
                 retry_tail_ = nullptr;
             }
             op->link = nullptr;
+            if ((op->backend_flags & flag_cancelled) != 0) {
+                // Cancelled while queued here: its cancel request went to the ring before this
+                // submission, found nothing, and would leave the retry waiting for good.
+                finish_now(*op, -ECANCELED);
+                continue;
+            }
             io_uring_sqe* sqe = nullptr;
             try {
                 sqe = acquire();
