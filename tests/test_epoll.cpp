@@ -277,3 +277,20 @@ TEST_CASE("a read cancelled in the turn it was started ends cancelled and moves 
         }(),
         on(kind));
 }
+
+TEST_CASE("a poll for no event still reports a hang-up", "[backend]") {
+    const backend_kind kind = GENERATE(backend_kind::io_uring, backend_kind::epoll);
+    eddy_test::pipe_pair p;
+    eddy::run(
+        [&]() -> eddy::task<> {
+            auto hang_up = [&]() -> eddy::task<> {
+                co_await eddy::sleep(std::chrono::milliseconds(5));
+                ::close(std::exchange(p.w, -1));
+            };
+            auto closer = eddy::create_task(hang_up());
+            const unsigned ev = co_await eddy::poll(p.r, 0);
+            CHECK((ev & POLLHUP) != 0);
+            co_await closer;
+        }(),
+        on(kind));
+}

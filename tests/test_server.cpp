@@ -439,7 +439,8 @@ TEST_CASE("a connection accepted just before close is refused, and wait_closed r
         // A plain blocking connect completes from the backlog; the multishot accept's
         // completion is then reaped together with the nop's, so the accept loop is woken
         // (no longer cancellable in the kernel) when close() comes.
-        eddy::socket client = eddy::socket::open(AF_INET, SOCK_STREAM);
+        eddy::socket client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)); // blocking
+        REQUIRE(client.is_open());
         const eddy::endpoint at = srv.addresses().front();
         REQUIRE(::connect(client.fd(), at.data(), at.size()) == 0);
         co_await eddy::nop();

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
@@ -199,4 +200,30 @@ TEST_CASE("socket options and names are readable", "[socket][net]") {
     CHECK(!s.is_open());
     ::close(fd);
     CHECK_THROWS_AS(eddy::socket::open(-1, SOCK_STREAM), std::system_error);
+}
+
+TEST_CASE("eddy's sockets are non-blocking and close-on-exec, accepted ones too, as asyncio's are",
+          "[socket][net]") {
+    eddy::run([]() -> eddy::task<> {
+        auto l = eddy::socket::open(AF_INET, SOCK_STREAM);
+        l.bind(eddy::endpoint::ipv4_loopback(0));
+        l.listen();
+        auto c = eddy::socket::open(AF_INET, SOCK_STREAM);
+        auto accept_one = [&]() -> eddy::task<eddy::socket> { co_return co_await l.accept(); };
+        auto [a, connected] = co_await eddy::gather(accept_one(), c.connect(l.local_endpoint()));
+        (void)connected;
+        for (const eddy::socket* s : {&l, &c, &a}) {
+            CHECK((::fcntl(s->fd(), F_GETFL) & O_NONBLOCK) != 0);
+            CHECK((::fcntl(s->fd(), F_GETFD) & FD_CLOEXEC) != 0);
+        }
+        // Non-blocking fds still wait in eddy's operations: a recv with nothing to read waits.
+        std::array<std::byte, 4> buf{};
+        auto recv_some = [&]() -> eddy::task<std::size_t> { co_return co_await a.recv(buf); };
+        auto reader = eddy::create_task(recv_some());
+        co_await eddy::sleep(std::chrono::milliseconds(10));
+        CHECK_FALSE(reader.done());
+        co_await c.send_all(std::as_bytes(std::span("hey", 3)));
+        const std::size_t n = co_await reader;
+        CHECK(n == 3);
+    }());
 }

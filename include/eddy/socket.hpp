@@ -79,7 +79,7 @@ class [[nodiscard]] accept_awaiter : public io_awaiter<int> {
         detail::io_op op;
         op.kind = op_kind::accept;
         op.fd = fd;
-        op.flags = SOCK_CLOEXEC;
+        op.flags = SOCK_CLOEXEC | SOCK_NONBLOCK; // as socket::open
         return op;
     }
     endpoint* peer_;
@@ -180,10 +180,12 @@ class socket {
     }
     ~socket() { close(); }
 
-    /// socket(2) with SOCK_CLOEXEC: `family` AF_INET, AF_INET6 or AF_UNIX; `type`
-    /// SOCK_STREAM or SOCK_DGRAM. Throws std::system_error (EMFILE, EAFNOSUPPORT...).
+    /// socket(2) with SOCK_CLOEXEC and SOCK_NONBLOCK (as asyncio's sockets): `family` AF_INET,
+    /// AF_INET6 or AF_UNIX; `type` SOCK_STREAM or SOCK_DGRAM. Throws std::system_error (EMFILE,
+    /// EAFNOSUPPORT...). Non-blocking costs io_uring nothing (it waits on sockets either way)
+    /// and lets the epoll backend accept and connect without touching the fd's flags.
     [[nodiscard]] static socket open(int family, int type, int protocol = 0) {
-        const int fd = ::socket(family, type | SOCK_CLOEXEC, protocol);
+        const int fd = ::socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
         if (fd < 0) {
             throw detail::socket_error(errno, "socket::open");
         }

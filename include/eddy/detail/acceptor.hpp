@@ -32,7 +32,7 @@ class acceptor {
     explicit acceptor(int listen_fd) noexcept {
         op_.kind = op_kind::accept_multishot;
         op_.fd = listen_fd;
-        op_.flags = SOCK_CLOEXEC;
+        op_.flags = SOCK_CLOEXEC | SOCK_NONBLOCK; // as socket::open
         op_.complete = &on_complete;
         op_.owner = this;
     }

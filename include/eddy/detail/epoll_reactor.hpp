@@ -275,9 +275,10 @@ class epoll_reactor final : public reactor {
             for (io_op* p = st.waiters.head; p != nullptr; p = p->link) {
                 mask |= events_of(*p);
             }
-            if (mask == 0) {
+            if (st.waiters.head == nullptr) {
                 continue; // nobody waits: the disarmed one-shot registration can stay
             }
+            // A poll for no event at all still hears EPOLLERR/EPOLLHUP, as with io_uring.
             epoll_event ev{};
             ev.events = mask | EPOLLONESHOT;
             ev.data.u64 = static_cast<std::uint64_t>(fd);
@@ -543,6 +544,11 @@ inline epoll_reactor::outcome epoll_reactor::attempt(io_op& op, bool after_ready
             if (rc < 0 && (errno == EINPROGRESS || errno == EINTR)) {
                 op.backend_flags |= flag_connecting;
                 return outcome::blocked;
+            }
+            if (rc < 0 && errno == EAGAIN) {
+                // A Unix listener's backlog is full: an unconnected socket reports itself
+                // writable at once, so waiting would spin. The caller gets EAGAIN.
+                return set(rc);
             }
             break;
         }
