@@ -14,8 +14,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <optional>
-#include <string>
 #include <poll.h>
+#include <string>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -465,4 +465,41 @@ TEST_CASE("a completion queue overflow loses no completion", "[backend][faults]"
         opts);
     ::close(efd);
     CHECK(woken == 300);
+}
+
+TEST_CASE("kernel operations allocate nothing in steady state on either backend", "[io][alloc]") {
+    const backend_kind kind = GENERATE(backend_kind::io_uring, backend_kind::epoll);
+    eddy_test::pipe_pair a;
+    eddy_test::pipe_pair b;
+    std::uint64_t during = 1;
+    eddy::run(
+        [&]() -> eddy::task<> {
+            // An echo task and this one bounce a byte through two pipes: every round trip is
+            // two reads and two writes, half of them waiting for readiness.
+            auto echo_back = [&]() -> eddy::task<> {
+                std::array<std::byte, 1> byte{};
+                for (;;) {
+                    if (co_await eddy::read_some(a.r, byte) == 0) {
+                        co_return;
+                    }
+                    (void)co_await eddy::write_some(b.w, byte);
+                }
+            };
+            auto echo = eddy::create_task(echo_back());
+            std::array<std::byte, 1> byte{std::byte{7}};
+            auto round_trips = [&](int n) -> eddy::task<> {
+                for (int i = 0; i < n; ++i) {
+                    (void)co_await eddy::write_some(a.w, byte);
+                    (void)co_await eddy::read_some(b.r, byte);
+                }
+            };
+            co_await round_trips(200); // warm-up: pools and tables reach their size
+            const std::uint64_t before = eddy_test::allocations();
+            co_await round_trips(2000);
+            during = eddy_test::allocations() - before;
+            ::close(std::exchange(a.w, -1));
+            co_await echo;
+        }(),
+        on(kind));
+    CHECK(during == 0);
 }

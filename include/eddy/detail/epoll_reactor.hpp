@@ -153,7 +153,10 @@ class epoll_reactor final : public reactor {
     fd_state& state_of(int fd) {
         const auto i = static_cast<std::size_t>(fd);
         if (i >= fds_.size()) {
-            fds_.resize(std::max<std::size_t>(i + 1, fds_.size() * 2)); // only while it grows
+            // Both grow only with the highest fd: each fd is in dirty_ at most once, so a
+            // re-arm list as long as the table never allocates in steady state.
+            fds_.resize(std::max<std::size_t>(i + 1, fds_.size() * 2));
+            dirty_.reserve(fds_.size());
         }
         return fds_[i];
     }
@@ -247,7 +250,7 @@ class epoll_reactor final : public reactor {
 
     void mark_dirty(int fd, fd_state& st) {
         if (!st.dirty) {
-            dirty_.push_back(fd); // capacity only grows: no allocation in steady state
+            dirty_.push_back(fd); // never grows: reserved as long as fds_
             st.dirty = true;
         }
     }
