@@ -14,7 +14,7 @@
 #   EDDY_BENCH_ECHO_SUMMARY W5 medians (bench/echo_report.py --summary) to summarize
 #   EDDY_BENCH_CHART        also draw this PNG with gnuplot (bench/run_all.sh: docs/benchmarks.png)
 #   EDDY_BENCH_COMMAND      the command the report names (default: bench/run.sh ...)
-# Takes about 8 minutes on a 2-core VM. The machine should be otherwise idle: the report
+# Takes about 3 minutes on a 2-core VM. The machine should be otherwise idle: the report
 # records the load average at the start of each executable.
 set -euo pipefail
 

@@ -9,7 +9,7 @@
 # bench/run.sh and bench/run_echo.sh take (EDDY_BENCH_REPETITIONS, EDDY_ECHO_ROUNDS, ...), and
 #   EDDY_BENCH_BUILD_DIR  build directory      (default: build/bench)
 #   EDDY_BENCH_CHART      the PNG drawn        (default: docs/benchmarks.png)
-# Takes about 17 minutes on a 2-core VM (echo ~8, the rest ~9). Run it on an otherwise idle
+# Takes about 11 minutes on a 2-core VM (630 s measured: echo ~8, the rest ~3). Run it on an otherwise idle
 # machine: the reports record the load and the CPU time stolen by the hypervisor.
 set -euo pipefail
 
