@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <fcntl.h>
+#include <filesystem>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
@@ -155,5 +157,25 @@ inline double ms_since(eddy::clock::time_point start) {
 /// Global operator new calls on this thread so far (defined in test_alloc_counter.cpp, which
 /// replaces the global allocation functions for the whole test binary).
 std::uint64_t allocations() noexcept;
+
+/// File descriptors open in this process now: equal before and after a test when it leaked none.
+inline std::size_t open_fds() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+        ++n;
+    }
+    return n;
+}
+
+/// `n` bytes of a deterministic pseudo-random pattern (data whose loss, duplication or reordering
+/// shows).
+inline std::string pattern(std::size_t n, unsigned seed = 1) {
+    std::mt19937 rng(seed);
+    std::string s(n, '\0');
+    for (auto& c : s) {
+        c = static_cast<char>(rng());
+    }
+    return s;
+}
 
 } // namespace eddy_test

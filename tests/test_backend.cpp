@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
-#include <dirent.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/filter.h>
@@ -28,6 +27,8 @@ using namespace std::chrono_literals;
 using eddy::backend_kind;
 using eddy::detail::fault_plan;
 using eddy::detail::fault_scope;
+using eddy_test::open_fds;
+using eddy_test::pattern;
 
 namespace {
 
@@ -59,29 +60,6 @@ class env_var {
     const char* name_;
     std::optional<std::string> saved_;
 };
-
-std::size_t open_fds() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (::readdir(d) != nullptr) {
-            ++n;
-        }
-        ::closedir(d);
-    }
-    return n;
-}
-
-std::string pattern(std::size_t n) {
-    std::string s(n, '\0');
-    std::uint32_t x = 2463534242U;
-    for (char& c : s) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        c = static_cast<char>(x);
-    }
-    return s;
-}
 
 eddy::task<> echo(eddy::stream_reader& r, eddy::stream_writer& w) {
     std::vector<std::byte> buf(16 * 1024);

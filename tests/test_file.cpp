@@ -14,6 +14,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using eddy_test::open_fds;
+using eddy_test::pattern;
+
 /// A fresh directory under /tmp, removed with everything in it at the end of the test.
 struct temp_dir {
     std::string path;
@@ -30,25 +33,6 @@ struct temp_dir {
     }
     [[nodiscard]] std::string operator/(const std::string& name) const { return path + "/" + name; }
 };
-
-/// File descriptors open in this process now.
-std::size_t open_fds() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-        ++n;
-    }
-    return n;
-}
-
-/// `n` bytes of a deterministic pseudo-random pattern.
-std::string pattern(std::size_t n, unsigned seed = 1) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) {
-        c = static_cast<char>(rng());
-    }
-    return s;
-}
 
 std::span<std::byte> bytes(std::string& s) {
     return std::as_writable_bytes(std::span(s));

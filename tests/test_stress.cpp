@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <memory>
@@ -66,19 +65,6 @@ std::uint64_t stress_seed(const char* which) {
                  static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
     std::fflush(stderr);
     return seed;
-}
-
-/// Open file descriptors of this process (the directory stream's own fd included, the same
-/// for every call).
-int open_fds() {
-    DIR* d = ::opendir("/proc/self/fd");
-    REQUIRE(d != nullptr);
-    int n = 0;
-    while (const dirent* e = ::readdir(d)) {
-        n += e->d_name[0] != '.' ? 1 : 0;
-    }
-    ::closedir(d);
-    return n;
 }
 
 /// Uniform integer in [lo, hi].
@@ -191,7 +177,7 @@ TEST_CASE("10000 connections churned through an echo server all echo and leave n
     churn::stats st;
     std::size_t left_connected = 1;
     const auto frames = eddy::live_frames();
-    const int fds = open_fds();
+    const auto fds = eddy_test::open_fds();
     const auto started = eddy::clock::now();
     eddy::run([&]() -> eddy::task<> {
         eddy::server srv = co_await eddy::start_server(churn::echo_lines, "127.0.0.1", 0);
@@ -215,7 +201,7 @@ TEST_CASE("10000 connections churned through an echo server all echo and leave n
     CHECK(churn::handler_failures == 0);
     CHECK(left_connected == 0);
     CHECK(eddy::live_frames() == frames);
-    CHECK(open_fds() == fds);
+    CHECK(eddy_test::open_fds() == fds);
 }
 
 // ================================================================ a million timers
@@ -880,7 +866,7 @@ TEST_CASE("random cancellation over sleeps, reads, receives, thread calls and qu
     std::mt19937_64 rng(seed);
     mixed::tally t;
     const auto frames = eddy::live_frames();
-    const int fds = open_fds();
+    const auto fds = eddy_test::open_fds();
     const auto started = eddy::clock::now();
     std::unique_ptr<mixed::rig> r = std::make_unique<mixed::rig>();
     eddy::run([&]() -> eddy::task<> {
@@ -917,5 +903,5 @@ TEST_CASE("random cancellation over sleeps, reads, receives, thread calls and qu
     CHECK(r->thread_ran.load() <= r->thread_calls);
     r.reset();
     CHECK(eddy::live_frames() == frames);
-    CHECK(open_fds() == fds);
+    CHECK(eddy_test::open_fds() == fds);
 }

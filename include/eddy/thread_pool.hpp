@@ -10,11 +10,30 @@
 #include <signal.h>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace eddy {
 
 namespace detail {
+/// Starts a thread running `fn` with every signal blocked (a new thread inherits the mask it
+/// is created under), so a process-directed signal such as Ctrl-C goes to the loop thread's
+/// signalfd and never runs its default action on a worker. Throws std::system_error.
+template <class F> std::thread start_signal_blocked_thread(F&& fn) {
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    try {
+        std::thread t(std::forward<F>(fn));
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        return t;
+    } catch (...) {
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        throw;
+    }
+}
+
 /// One call queued on a pool. Intrusive (it lives in the offload state that awaits it), so
 /// queueing allocates nothing; a doubly linked queue lets a cancelled call leave it in O(1).
 struct pool_job {
@@ -111,23 +130,11 @@ class thread_pool {
         --queued_;
     }
 
-    // Called with the mutex held. The new thread inherits a fully blocked signal mask: a
-    // process-directed signal (Ctrl-C) must go to the loop thread's signalfd, never run its
-    // default action on a worker.
+    // Called with the mutex held.
     void start_thread() {
-        threads_.reserve(threads_.size() + 1);
-        sigset_t all;
-        sigset_t old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        try {
-            threads_.emplace_back([this] { work(); });
-            ++idle_;
-        } catch (...) {
-            pthread_sigmask(SIG_SETMASK, &old, nullptr);
-            throw;
-        }
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        threads_.reserve(threads_.size() + 1); // the push below cannot throw
+        threads_.push_back(detail::start_signal_blocked_thread([this] { work(); }));
+        ++idle_;
     }
 
     void work() noexcept {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/detail/reactor.hpp"
+#include "eddy/thread_pool.hpp"
 
 #include <cerrno>
 #include <condition_variable>
@@ -10,8 +11,6 @@
 #include <liburing.h>
 #include <linux/stat.h>
 #include <mutex>
-#include <pthread.h>
-#include <csignal>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <system_error>
@@ -120,20 +119,9 @@ class blocking_workers {
 
   private:
     void start_thread() {
-        threads_.reserve(threads_.size() + 1);
-        sigset_t all;
-        sigset_t old;
-        sigfillset(&all);
-        // Workers inherit a full mask, so signals go to the loop thread's signalfd.
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        try {
-            threads_.emplace_back([this] { work(); });
-            ++idle_;
-        } catch (...) {
-            pthread_sigmask(SIG_SETMASK, &old, nullptr);
-            throw;
-        }
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        threads_.reserve(threads_.size() + 1); // the push below cannot throw
+        threads_.push_back(start_signal_blocked_thread([this] { work(); }));
+        ++idle_;
     }
 
     void work() noexcept {

@@ -256,17 +256,7 @@ class epoll_reactor final : public reactor {
     }
 
     static std::uint32_t events_of(const io_op& op) noexcept {
-        switch (op.kind) {
-        case op_kind::write:
-        case op_kind::send:
-        case op_kind::sendmsg:
-        case op_kind::connect:
-            return EPOLLOUT;
-        case op_kind::poll:
-            return op.flags;
-        default:
-            return EPOLLIN;
-        }
+        return op.kind == op_kind::poll ? op.flags : readiness_events(op.kind);
     }
 
     /// Re-arms the one-shot registration of each fd whose waiters changed or were reported.
@@ -422,24 +412,7 @@ inline epoll_reactor::outcome epoll_reactor::attempt(io_op& op, bool after_ready
     };
     // An injected would-block, on the first try only (the fd is in fact ready, so epoll
     // reports it at once and the second try runs).
-    const auto nowait = [&op, after_ready] {
-        if (after_ready) {
-            return false;
-        }
-        switch (op.kind) {
-        case op_kind::read:
-        case op_kind::write:
-        case op_kind::recv:
-        case op_kind::send:
-        case op_kind::recvmsg:
-        case op_kind::sendmsg:
-        case op_kind::accept:
-            return take_fault(&fault_plan::eagain);
-        default:
-            return false;
-        }
-    };
-    if (nowait()) {
+    if (!after_ready && may_would_block(op.kind) && take_fault(&fault_plan::eagain)) {
         return outcome::blocked;
     }
     for (;;) {

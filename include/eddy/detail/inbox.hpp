@@ -10,11 +10,11 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
-#include <type_traits>
-#include <utility>
 #include <sys/eventfd.h>
 #include <system_error>
+#include <type_traits>
 #include <unistd.h>
+#include <utility>
 
 namespace eddy::detail {
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <poll.h>
 
 namespace eddy::detail {
 
@@ -37,6 +38,36 @@ enum class op_kind : std::uint8_t {
     sendmsg,
 };
 
+/// Operations on an fd that may not be ready: on a non-blocking fd the call reports EAGAIN
+/// instead of waiting. Both backends wait for `readiness_events(kind)` and try again.
+[[nodiscard]] constexpr bool may_would_block(op_kind k) noexcept {
+    switch (k) {
+    case op_kind::read:
+    case op_kind::write:
+    case op_kind::recv:
+    case op_kind::send:
+    case op_kind::recvmsg:
+    case op_kind::sendmsg:
+    case op_kind::accept:
+        return true;
+    default:
+        return false;
+    }
+}
+/// The readiness an operation of `kind` waits for: POLLOUT for writes and connects, POLLIN
+/// otherwise (epoll's EPOLLIN/EPOLLOUT have the same values).
+[[nodiscard]] constexpr std::uint32_t readiness_events(op_kind k) noexcept {
+    switch (k) {
+    case op_kind::write:
+    case op_kind::send:
+    case op_kind::sendmsg:
+    case op_kind::connect:
+        return POLLOUT;
+    default:
+        return POLLIN;
+    }
+}
+
 /// One kernel operation. It lives in the awaiter that started it (in the awaiting coroutine's
 /// frame): no allocation per operation. The backend keeps a pointer to it from `submit` until
 /// it calls `complete`, exactly once; the owner must not be destroyed in between, which the
@@ -63,9 +94,9 @@ struct io_op {
     std::uint8_t backend_flags = 0;
 };
 
-/// A backend (io_uring, or epoll where io_uring cannot run) behind a narrow interface so that task and loop code
-/// never sees which one runs. Completion callbacks only schedule work on the ready queue, so
-/// a backend may dispatch completions at any point without re-entering user code.
+/// A backend (io_uring, or epoll where io_uring cannot run) behind a narrow interface so that task
+/// and loop code never sees which one runs. Completion callbacks only schedule work on the ready
+/// queue, so a backend may dispatch completions at any point without re-entering user code.
 class reactor {
   public:
     reactor() = default;

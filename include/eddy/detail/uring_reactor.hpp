@@ -64,7 +64,7 @@ class uring_reactor final : public reactor {
     void submit(io_op& op) override {
         io_uring_sqe* sqe = acquire();
         op.backend_flags = 0;
-        if (may_retry(op.kind) && take_fault(&fault_plan::eagain)) {
+        if (may_would_block(op.kind) && take_fault(&fault_plan::eagain)) {
             // Injected: the operation "would block" without running; reap turns the NOP's
             // completion into -EAGAIN and the retry path takes over.
             io_uring_prep_nop(sqe);
@@ -157,27 +157,6 @@ class uring_reactor final : public reactor {
             return -e;
         }
         return io_uring_queue_init_params(entries, &ring_, &p);
-    }
-
-    /// Operations that may complete with EAGAIN (on an fd someone made O_NONBLOCK, io_uring
-    /// reports EAGAIN instead of waiting): they wait for readiness and run again.
-    static bool may_retry(op_kind k) noexcept {
-        switch (k) {
-        case op_kind::read:
-        case op_kind::write:
-        case op_kind::recv:
-        case op_kind::send:
-        case op_kind::recvmsg:
-        case op_kind::sendmsg:
-        case op_kind::accept:
-            return true;
-        default:
-            return false;
-        }
-    }
-    static unsigned readiness_of(op_kind k) noexcept {
-        return k == op_kind::write || k == op_kind::send || k == op_kind::sendmsg ? POLLOUT
-                                                                                  : POLLIN;
     }
 
     void prepare(io_uring_sqe* sqe, io_op& op) {
@@ -340,7 +319,7 @@ class uring_reactor final : public reactor {
                 op->backend_flags &= static_cast<std::uint8_t>(~flag_fake_eagain);
                 res = -EAGAIN;
             }
-            if (res == -EAGAIN && may_retry(op->kind)) {
+            if (res == -EAGAIN && may_would_block(op->kind)) {
                 if ((op->backend_flags & flag_cancelled) == 0) {
                     queue_retry(*op, true);
                     continue;
@@ -390,7 +369,7 @@ class uring_reactor final : public reactor {
                 continue;
             }
             if ((op->backend_flags & flag_polling) != 0) {
-                io_uring_prep_poll_add(sqe, op->fd, readiness_of(op->kind));
+                io_uring_prep_poll_add(sqe, op->fd, readiness_events(op->kind));
                 io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(op) | poll_tag);
             } else {
                 prepare(sqe, *op);
