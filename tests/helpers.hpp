@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -37,6 +39,35 @@ struct tracked {
     tracked& operator=(tracked&&) = default;
     ~tracked() { --live; }
     static void reset() { live = constructed = 0; }
+};
+
+/// Sets (or, with nullptr, unsets) an environment variable for a scope. ctest runs each case in
+/// its own process, so this does not leak into other tests.
+class env_var {
+  public:
+    env_var(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) {
+            saved_ = old;
+        }
+        if (value != nullptr) {
+            ::setenv(name, value, 1);
+        } else {
+            ::unsetenv(name);
+        }
+    }
+    env_var(const env_var&) = delete;
+    env_var& operator=(const env_var&) = delete;
+    ~env_var() {
+        if (saved_) {
+            ::setenv(name_, saved_->c_str(), 1);
+        } else {
+            ::unsetenv(name_);
+        }
+    }
+
+  private:
+    const char* name_;
+    std::optional<std::string> saved_;
 };
 
 /// Runs `fn` with stderr redirected to a temporary file and returns what was written.

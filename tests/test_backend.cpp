@@ -27,39 +27,11 @@ using namespace std::chrono_literals;
 using eddy::backend_kind;
 using eddy::detail::fault_plan;
 using eddy::detail::fault_scope;
+using eddy_test::env_var;
 using eddy_test::open_fds;
 using eddy_test::pattern;
 
 namespace {
-
-/// Sets (or, with nullptr, unsets) an environment variable for a scope. ctest runs each case in
-/// its own process, so this does not leak into other tests.
-class env_var {
-  public:
-    env_var(const char* name, const char* value) : name_(name) {
-        if (const char* old = std::getenv(name)) {
-            saved_ = old;
-        }
-        if (value != nullptr) {
-            ::setenv(name, value, 1);
-        } else {
-            ::unsetenv(name);
-        }
-    }
-    env_var(const env_var&) = delete;
-    env_var& operator=(const env_var&) = delete;
-    ~env_var() {
-        if (saved_) {
-            ::setenv(name_, saved_->c_str(), 1);
-        } else {
-            ::unsetenv(name_);
-        }
-    }
-
-  private:
-    const char* name_;
-    std::optional<std::string> saved_;
-};
 
 eddy::task<> echo(eddy::stream_reader& r, eddy::stream_writer& w) {
     std::vector<std::byte> buf(16 * 1024);

@@ -1,6 +1,7 @@
 // eddy — create_task: schedule a coroutine on the running loop; task_handle: its shared handle.
 #pragma once
 
+#include "eddy/code_location.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/state_awaiter.hpp"
 #include "eddy/detail/task_base.hpp"
@@ -43,6 +44,9 @@ template <class T> class task_state final : public task_base, public pooled {
     }
 
     [[nodiscard]] result_slot<T>& slot() noexcept { return coro_.handle().promise().value_; }
+    [[nodiscard]] const frame_record& root_frame() const noexcept override {
+        return coro_.handle().promise();
+    }
 
     void on_coroutine_done() noexcept override {
         std::exception_ptr& e = coro_.handle().promise().exception_;
@@ -192,9 +196,12 @@ template <class T> class task_handle {
 };
 
 /// Schedules `t` on the running loop (asyncio.create_task): it starts on a later loop turn even
-/// if nobody awaits it. Returns a handle to await, inspect or cancel it. Throws
-/// eddy::loop_error with no running loop, eddy::invalid_state_error for an empty task.
-template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::string_view name = {}) {
+/// if nobody awaits it. Returns a handle to await, inspect or cancel it. In debug mode `where`
+/// (the caller's line) is kept for reports. Throws eddy::loop_error with no running loop,
+/// eddy::invalid_state_error for an empty task.
+template <class T>
+[[nodiscard]] task_handle<T> create_task(task<T> t, std::string_view name = {},
+                                         code_location where = code_location::current()) {
     event_loop& loop = get_running_loop();
     if (!t.valid() || t.handle().promise().continuation_ || t.done()) {
         throw invalid_state_error("eddy::create_task: the task is empty or already started");
@@ -207,6 +214,9 @@ template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::stri
         detail::context_share(creator != nullptr ? creator->context_ : detail::root_context_);
     state->add_ref(); // one reference for the running coroutine, one for the handle
     task_handle<T> handle(state);
+    if (loop.debug()) [[unlikely]] {
+        state->set_created_at(where);
+    }
     state->start(loop, name);
     return handle;
 }
@@ -216,8 +226,8 @@ template <class T> [[nodiscard]] task_handle<T> create_task(task<T> t, std::stri
 /// `create_task(lambda())`, whose temporary lambda (and captures) dies at the end of the statement.
 template <class F>
 requires std::invocable<F&> && detail::is_task<std::invoke_result_t<F&>>::value [[nodiscard]] auto
-create_task(F f, std::string_view name = {}) {
-    return create_task(detail::invoke_owned(std::move(f)), name);
+create_task(F f, std::string_view name = {}, code_location where = code_location::current()) {
+    return create_task(detail::invoke_owned(std::move(f)), name, where);
 }
 
 /// The name of the task running now ("" when it has none or outside a task). Throws

@@ -131,7 +131,7 @@ struct gather_core : suspension {
             gather_child& c = children_[i];
             if (!c.state->done()) {
                 c.wake_ = &on_child;
-                c.state->add_waiter(c);
+                c.state->add_waiter(c, task_);
                 ++pending_;
             }
         }
@@ -224,7 +224,7 @@ template <class A> struct as_handle;
 template <class T> struct as_handle<task<T>> {
     using type = task_handle<T>;
     using value = T;
-    static task_handle<T> make(task<T>&& t) { return create_task(std::move(t)); }
+    static task_handle<T> make(task<T>&& t) { return create_task(std::move(t), {}, code_location()); }
 };
 template <class T> struct as_handle<task_handle<T>> {
     using type = task_handle<T>;

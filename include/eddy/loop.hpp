@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/detail/backend.hpp"
+#include "eddy/detail/debug.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/inbox.hpp"
 #include "eddy/detail/list.hpp"
@@ -20,7 +21,9 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <utility>
 
@@ -39,6 +42,22 @@ struct loop_options {
     /// eddy::keyboard_interrupt, as asyncio.run does. Applies on the process's main thread
     /// when SIGINT has its default disposition (a handler you installed is left alone).
     bool cancel_on_sigint = true;
+    /// Debug mode (asyncio's debug=True), also turned on by EDDY_DEBUG=1 in the environment.
+    /// It reports on stderr: steps that run longer than `slow_step` without yielding (with
+    /// the task's name, the co_await it resumed from and where it was created), coroutines
+    /// destroyed without ever being awaited, the tasks still pending when the loop shuts
+    /// down (with where each waits), and it aborts with a message when another thread touches
+    /// the loop. Costs a clock read per step; off, it costs a predictable branch.
+    bool debug = false;
+    /// Debug mode: a step running longer than this is reported (asyncio's
+    /// slow_callback_duration).
+    std::chrono::nanoseconds slow_step = std::chrono::milliseconds(100);
+    /// Race finding: each turn runs its ready work in a random order instead of FIFO, drawn
+    /// from `shuffle_seed` (0: a random seed, printed on stderr so the run can be replayed).
+    /// Also turned on by EDDY_SHUFFLE=<seed> or EDDY_SHUFFLE=random.
+    bool shuffle = false;
+    /// The seed for `shuffle`; a non-zero value turns shuffling on by itself.
+    std::uint64_t shuffle_seed = 0;
 };
 
 class event_loop;
@@ -96,11 +115,7 @@ class event_loop {
         detail::chosen_backend chosen = detail::make_reactor(opts.backend, opts.ring_entries);
         reactor_ = std::move(chosen.io);
         backend_reason_ = std::move(chosen.reason);
-        if (const char* debug = std::getenv("EDDY_DEBUG");
-            debug != nullptr && *debug != '\0' && *debug != '0') {
-            std::fprintf(stderr, "eddy: loop backend: %s (%s)\n", reactor_->name(),
-                         backend_reason_.c_str());
-        }
+        configure_debug(opts);
         wake_op_.kind = detail::op_kind::read;
         wake_op_.fd = inbox_->fd();
         wake_op_.buf = &wake_buf_;
@@ -116,6 +131,13 @@ class event_loop {
     /// Cancels every task still pending, runs them until they finish, and drains every kernel
     /// operation before the ring closes.
     ~event_loop() { shutdown(); }
+
+    /// True in debug mode (loop_options::debug or EDDY_DEBUG=1).
+    [[nodiscard]] bool debug() const noexcept { return dbg_.debug; }
+    /// The seed ready work is shuffled with (loop_options::shuffle); 0 when not shuffling.
+    [[nodiscard]] std::uint64_t shuffle_seed() const noexcept {
+        return dbg_.shuffle ? dbg_.shuffle_seed : 0;
+    }
 
     /// The reactor backend this loop runs on: "io_uring" or "epoll".
     [[nodiscard]] const char* backend() const noexcept { return reactor_->name(); }
@@ -151,18 +173,22 @@ class event_loop {
 
     /// Resumes `h` on a later turn, as part of `task` (FIFO).
     void schedule(std::coroutine_handle<> h, detail::task_base* task) {
+        check_thread("resuming a coroutine");
         ready_.push(detail::ready_item{nullptr, h.address(), task});
     }
     /// Runs `step(arg)` on a later turn as part of `task` (FIFO with everything else).
     void post_step(void (*step)(void*) noexcept, void* arg, detail::task_base* task) {
+        check_thread("scheduling a step");
         ready_.push(detail::ready_item{step, arg, task});
     }
     /// Runs the callback on a later turn (FIFO with coroutines). Takes a loop reference.
     void post(detail::callback_node& cb) {
+        check_thread("scheduling a callback");
         ready_.push(detail::ready_item{&run_callback, &cb, nullptr});
     }
     /// Arms `cb` to be posted at `deadline_ns` (the loop clock's ns).
     void post_at(detail::callback_node& cb, std::int64_t deadline_ns) {
+        check_thread("arming a timer");
         cb.timer_.deadline_ = deadline_ns;
         cb.timer_.fire_ = &fire_callback;
         cb.timer_.owner_ = &cb;
@@ -172,11 +198,20 @@ class event_loop {
     void track(detail::callback_node& cb) noexcept { callbacks_.push_back(cb); }
 
     /// Arms `t` at t.deadline_. Throws std::bad_alloc if the timer store must grow and cannot.
-    void add_timer(detail::timer_node& t) { timers_.push(t); }
+    void add_timer(detail::timer_node& t) {
+        check_thread("arming a timer");
+        timers_.push(t);
+    }
     /// Disarms `t`. False (timer left armed, it fires later) only when out of memory.
-    bool remove_timer(detail::timer_node& t) noexcept { return timers_.remove(t); }
+    bool remove_timer(detail::timer_node& t) noexcept {
+        check_thread("disarming a timer");
+        return timers_.remove(t);
+    }
 
-    [[nodiscard]] detail::reactor& io() noexcept { return *reactor_; }
+    [[nodiscard]] detail::reactor& io() noexcept {
+        check_thread("starting or cancelling a kernel operation");
+        return *reactor_;
+    }
     /// Kernel operations started for tasks and not completed yet (eddy's own internal ones,
     /// such as the inbox's eventfd read, are not counted).
     [[nodiscard]] std::uint64_t in_flight() const noexcept {
@@ -211,6 +246,13 @@ class event_loop {
     }
     /// Called when `t` finishes.
     void unregister_task(detail::task_base& t) noexcept { t.loop_link_.unlink(); }
+    /// Calls `fn(detail::task_base*)` for every unfinished task, in creation order.
+    template <class F> void for_each_task(F&& fn) const {
+        for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
+             n = n->next_) {
+            fn(detail::task_of(n));
+        }
+    }
 
     /// Loop clock in nanoseconds.
     [[nodiscard]] static std::int64_t now_ns() noexcept {
@@ -259,14 +301,18 @@ class event_loop {
                 t->fire_(t);
             }
         }
-        for (std::size_t n = ready_.size(); n > 0; --n) {
-            const detail::ready_item item = ready_.pop();
-            current_ = item.task;
-            detail::transfer_depth_ = 0;
-            if (item.run != nullptr) {
-                item.run(item.ptr);
-            } else {
-                std::coroutine_handle<>::from_address(item.ptr).resume();
+        if (checked_steps_) [[unlikely]] {
+            run_checked(ready_.size());
+        } else {
+            for (std::size_t n = ready_.size(); n > 0; --n) {
+                const detail::ready_item item = ready_.pop();
+                current_ = item.task;
+                detail::transfer_depth_ = 0;
+                if (item.run != nullptr) {
+                    item.run(item.ptr);
+                } else {
+                    std::coroutine_handle<>::from_address(item.ptr).resume();
+                }
             }
         }
         current_ = nullptr;
@@ -275,6 +321,17 @@ class event_loop {
     }
 
   private:
+    void check_thread(const char* what) const noexcept {
+        if (dbg_.debug) [[unlikely]] {
+            if (std::this_thread::get_id() != dbg_.owner) {
+                detail::report_wrong_thread(what);
+            }
+        }
+    }
+    void configure_debug(const loop_options& opts);
+    void run_checked(std::size_t n);
+    void report_pending() noexcept;
+
     [[nodiscard]] std::uint64_t internal_in_flight() const noexcept {
         return static_cast<std::uint64_t>(internal_) + (wake_op_.in_flight ? 1 : 0);
     }
@@ -351,6 +408,8 @@ class event_loop {
     detail::intrusive_list callbacks_;
     detail::task_base* current_ = nullptr;
     std::uint64_t serial_;
+    detail::debug_settings dbg_;
+    bool checked_steps_ = false; // debug mode or shuffling: run_checked runs each turn
 };
 
 namespace detail {
@@ -442,6 +501,9 @@ inline loop_handle::loop_handle() : loop_handle(get_running_loop()) {}
 
 inline void event_loop::shutdown() noexcept {
     detail::running_loop_scope scope(*this);
+    if (dbg_.debug && !tasks_.empty()) {
+        report_pending();
+    }
     try {
         // Cancel every unfinished task (and the ones their cleanup creates), then let them run
         // their cleanup to the end, as asyncio.run does.
@@ -587,3 +649,4 @@ struct suspension : cancel_hook {
 
 } // namespace detail
 } // namespace eddy
+#include "eddy/detail/loop_debug.hpp"

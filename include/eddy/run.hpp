@@ -24,8 +24,10 @@ namespace eddy {
 /// thread, or when `main` waits for something that nothing could ever complete (a deadlock);
 /// std::system_error when io_uring cannot be set up; eddy::keyboard_interrupt when Ctrl-C
 /// cancelled `main` and `main` ended with that cancellation (see loop_options::cancel_on_sigint:
-/// a second Ctrl-C gets SIGINT's default action, ending the process).
-template <class T> T run(task<T> main, loop_options options = {}) {
+/// a second Ctrl-C gets SIGINT's default action, ending the process). `where` (the caller's
+/// line) names the main task's creation in debug reports.
+template <class T>
+T run(task<T> main, loop_options options = {}, code_location where = code_location::current()) {
     if (detail::running_loop_ != nullptr) {
         throw loop_error("eddy::run() cannot be called from a running event loop");
     }
@@ -37,7 +39,7 @@ template <class T> T run(task<T> main, loop_options options = {}) {
     std::optional<stored> value;
     std::exception_ptr error;
     {
-        task_handle<T> h = create_task(std::move(main), "main");
+        task_handle<T> h = create_task(std::move(main), "main", where);
         detail::signal_service* signals = nullptr;
         try {
             if (options.cancel_on_sigint && ::gettid() == ::getpid()) {

@@ -1,7 +1,10 @@
 // eddy — task<T>: a lazy coroutine, started by co_await, yielding its result or exception.
 #pragma once
 
+#include "eddy/code_location.hpp"
+#include "eddy/concepts.hpp"
 #include "eddy/detail/frame_allocator.hpp"
+#include "eddy/detail/frames.hpp"
 #include "eddy/detail/future_base.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
@@ -17,12 +20,32 @@ template <class T = void> class task;
 
 namespace detail {
 
-struct task_promise_base : pooled {
+/// What a task's await_transform hands to co_await: the awaiter of the awaited object, by value
+/// when its operator co_await made one, else by reference to the object itself. Returning the
+/// object itself (A&&) does not work: g++ 12 then copies the awaiter into the frame, and eddy's
+/// awaiters (intrusive list nodes) are not movable.
+template <class Aw> struct [[nodiscard]] located_awaiter {
+    Aw aw_;
+
+    [[nodiscard]] bool await_ready() noexcept(noexcept(aw_.await_ready())) {
+        return aw_.await_ready();
+    }
+    template <class P>
+    decltype(auto) await_suspend(std::coroutine_handle<P> h) noexcept(noexcept(aw_.await_suspend(h))) {
+        return aw_.await_suspend(h);
+    }
+    decltype(auto) await_resume() noexcept(noexcept(aw_.await_resume())) {
+        return aw_.await_resume();
+    }
+};
+
+struct task_promise_base : pooled, frame_record {
     struct final_awaiter {
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             task_promise_base& p = h.promise();
+            p.detach();
             if (p.root_ != nullptr) {
                 // The outermost coroutine of a scheduled task: its state takes over (and may
                 // destroy this frame, which is allowed now that it is suspended).
@@ -34,8 +57,16 @@ struct task_promise_base : pooled {
         void await_resume() const noexcept {}
     };
 
-    task_promise_base() noexcept = default;
+    explicit task_promise_base(code_location origin) noexcept : frame_record(origin) {}
     [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
+    /// Records where the coroutine suspends (call graphs, debug reports), then awaits `a` as
+    /// co_await would. `where` defaults to the co_await's own line.
+    template <class A>
+    [[nodiscard]] auto await_transform(A&& a, code_location where = code_location::current()) {
+        where_ = where;
+        return located_awaiter<decltype(get_awaiter(static_cast<A&&>(a)))>{
+            get_awaiter(static_cast<A&&>(a))};
+    }
     [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
     void unhandled_exception() noexcept { exception_ = std::current_exception(); }
 
@@ -45,6 +76,9 @@ struct task_promise_base : pooled {
 };
 
 template <class T> struct task_promise final : task_promise_base {
+    /// `origin` defaults to the coroutine's definition (the promise is made inside it).
+    explicit task_promise(code_location origin = code_location::current()) noexcept
+        : task_promise_base(origin) {}
     task<T> get_return_object() noexcept;
     template <class U>
     requires std::is_convertible_v<U&&, T>
@@ -67,6 +101,8 @@ template <class T> struct task_promise final : task_promise_base {
 };
 
 template <class T> struct task_promise<T&> final : task_promise_base {
+    explicit task_promise(code_location origin = code_location::current()) noexcept
+        : task_promise_base(origin) {}
     task<T&> get_return_object() noexcept;
     void return_value(T& v) noexcept { value_.emplace(v); }
     T& result() {
@@ -79,6 +115,8 @@ template <class T> struct task_promise<T&> final : task_promise_base {
 };
 
 template <> struct task_promise<void> final : task_promise_base {
+    explicit task_promise(code_location origin = code_location::current()) noexcept
+        : task_promise_base(origin) {}
     task<void> get_return_object() noexcept;
     void return_void() const noexcept {}
     void result() const {
@@ -128,6 +166,10 @@ template <class T> class [[nodiscard]] task {
     task& operator=(const task&) = delete;
     ~task() {
         if (h_) {
+            if (!h_.done() && detail::running_loop_ != nullptr && detail::running_loop_->debug())
+                [[unlikely]] {
+                report_if_never_started();
+            }
             h_.destroy();
         }
     }
@@ -147,15 +189,28 @@ template <class T> class [[nodiscard]] task {
     [[nodiscard]] auto operator co_await() && noexcept { return awaiter<true>{h_}; }
 
   private:
+    // Debug mode: asyncio's "coroutine ... was never awaited".
+    void report_if_never_started() const noexcept {
+        const detail::task_promise_base& p = h_.promise();
+        if (!p.continuation_ && p.root_ == nullptr) {
+            detail::report_never_awaited(p.origin_, detail::running_loop_->current_task());
+        }
+    }
+
     template <bool Move> struct [[nodiscard]] awaiter {
         handle_type h_;
 
         [[nodiscard]] bool await_ready() const noexcept { return !h_ || h_.done(); }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) {
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) {
             if (h_.promise().continuation_) {
                 throw invalid_state_error("eddy::task awaited while already running");
             }
             h_.promise().continuation_ = awaiting;
+            if constexpr (std::is_base_of_v<detail::task_promise_base, P>) {
+                // The call graph follows task coroutines down from the task's outermost one.
+                awaiting.promise().adopt(h_.promise());
+            }
             return detail::transfer_to(h_);
         }
         // NOLINTNEXTLINE(modernize-use-nodiscard): void when T is void

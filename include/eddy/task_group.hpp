@@ -71,7 +71,9 @@ class task_group {
     /// handle. The child is cancelled if another child fails or the group's scope is
     /// cancelled. Throws eddy::invalid_state_error once the group is shutting down (a child
     /// failed) or finished; `t` is then destroyed without running.
-    template <class T> task_handle<T> create_task(task<T> t, std::string_view name = {}) {
+    template <class T>
+    task_handle<T> create_task(task<T> t, std::string_view name = {},
+                               code_location where = code_location::current()) {
         if (closed_ || aborting_) {
             throw invalid_state_error(closed_ ? "eddy::task_group: the group is finished"
                                               : "eddy::task_group: the group is shutting down");
@@ -79,7 +81,7 @@ class task_group {
         auto* child = new detail::group_child; // before the task: no untracked child on bad_alloc
         task_handle<T> h;
         try {
-            h = eddy::create_task(std::move(t), name);
+            h = eddy::create_task(std::move(t), name, where);
         } catch (...) {
             delete child;
             throw;
@@ -88,7 +90,7 @@ class task_group {
         child->task_ = h.state();
         child->group_ = this;
         child->wake_ = &on_child_done;
-        h.state()->add_waiter(*child);
+        h.state()->add_waiter(*child, parent_);
         children_.push_back(child->link_);
         ++pending_;
         return h;
@@ -96,8 +98,10 @@ class task_group {
 
     /// Schedules a callable returning task<T> (a capturing lambda), kept alive in the child's
     /// frame while it runs. Same contract as above.
-    template <detail::task_factory F> auto create_task(F f, std::string_view name = {}) {
-        return create_task(detail::invoke_owned(std::move(f)), name);
+    template <detail::task_factory F>
+    auto create_task(F f, std::string_view name = {},
+                     code_location where = code_location::current()) {
+        return create_task(detail::invoke_owned(std::move(f)), name, where);
     }
 
     /// Children not finished yet.

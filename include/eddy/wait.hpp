@@ -106,7 +106,7 @@ struct wait_core : suspension {
         for (std::size_t i = 0; i < count_; ++i) {
             if (!children_[i].state->done()) {
                 children_[i].wake_ = &on_child;
-                children_[i].state->add_waiter(children_[i]);
+                children_[i].state->add_waiter(children_[i], task_);
                 ++pending_;
             }
         }

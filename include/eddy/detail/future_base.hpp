@@ -14,6 +14,8 @@
 
 namespace eddy::detail {
 
+class task_base;
+
 /// Woken (once) when the state it waits on completes. Lives in the awaiting frame.
 struct waiter : list_node {
     waiter() = default;
@@ -24,6 +26,8 @@ struct waiter : list_node {
     /// Set on waiters the state owns (done-callbacks): called for those still waiting when the
     /// state is destroyed without completing.
     void (*drop_)(waiter*) noexcept = nullptr;
+    /// The task this waiter suspends, if any: call graphs show it as awaiting the state.
+    task_base* by_ = nullptr;
 };
 
 /// Installed by a suspended task's innermost awaiter so that `cancel()` can reach what the task
@@ -60,7 +64,20 @@ class future_base {
     }
     [[nodiscard]] std::uint32_t refs() const noexcept { return refs_; }
 
-    void add_waiter(waiter& w) noexcept { waiters_.push_back(w); }
+    /// Wakes `w` when the state completes. `by`: the task waiting through `w`, if any.
+    void add_waiter(waiter& w, task_base* by = nullptr) noexcept {
+        w.by_ = by;
+        waiters_.push_back(w);
+    }
+    /// Calls `fn(task_base*)` for each task waiting on this state.
+    template <class F> void for_each_waiting_task(F&& fn) const {
+        for (const list_node* n = waiters_.front(); n != nullptr && n != waiters_.end();
+             n = n->next_) {
+            if (task_base* t = static_cast<const waiter*>(n)->by_; t != nullptr) {
+                fn(t);
+            }
+        }
+    }
 
     /// The stored exception, marking it retrieved (no "never retrieved" report). Null when the
     /// state finished with a value. Throws cancelled_error for a cancelled state, as asyncio does.

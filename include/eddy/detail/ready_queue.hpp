@@ -36,6 +36,9 @@ class ready_queue {
 
     ready_item pop() noexcept { return buf_[head_++ & mask_]; }
 
+    /// The i-th item from the front (i < size()).
+    [[nodiscard]] ready_item& at(std::size_t i) noexcept { return buf_[(head_ + i) & mask_]; }
+
     /// Restarts at the front of the buffer when empty. The buffer never shrinks: after a burst
     /// of a million wake-ups, a steady trickle of one or two items per turn would otherwise
     /// walk through all of it (tens of MB), touching a cold cache line every few items.

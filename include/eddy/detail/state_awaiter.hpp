@@ -41,7 +41,7 @@ struct [[nodiscard]] state_awaiter : suspension, waiter {
             throw invalid_state_error("eddy: a task cannot await itself");
         }
         wake_ = &on_wake;
-        state_->add_waiter(*this);
+        state_->add_waiter(*this, task_);
         deliver_pending_cancel();
         return true;
     }

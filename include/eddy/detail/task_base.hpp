@@ -1,8 +1,10 @@
 // eddy — what the loop knows of a scheduled task: cancellation state and its place in the loop.
 #pragma once
 
+#include "eddy/code_location.hpp"
 #include "eddy/detail/context.hpp"
 #include "eddy/detail/frame_allocator.hpp"
+#include "eddy/detail/frames.hpp"
 #include "eddy/detail/future_base.hpp"
 #include "eddy/detail/list.hpp"
 
@@ -82,6 +84,14 @@ class task_base : public future_base {
     [[nodiscard]] const std::string& cancel_message() const noexcept {
         return extras_ ? extras_->cancel_message : empty_string();
     }
+    /// Where create_task was called, recorded in debug mode only (unknown otherwise).
+    [[nodiscard]] code_location created_at() const noexcept {
+        return extras_ ? extras_->created_at : code_location();
+    }
+    void set_created_at(code_location where) { extra().created_at = where; }
+
+    /// The task's outermost coroutine: the start of its chain of awaiting coroutines.
+    [[nodiscard]] virtual const frame_record& root_frame() const noexcept = 0;
 
     /// If a cancellation is waiting to be delivered, consumes it and returns true.
     bool take_pending_cancel() noexcept { return std::exchange(must_cancel_, false); }
@@ -117,7 +127,15 @@ class task_base : public future_base {
 
   protected:
     [[nodiscard]] std::string describe() const override {
-        return name().empty() ? std::string("task") : "task '" + name() + "'";
+        std::string d = name().empty() ? std::string("task") : "task '" + name() + "'";
+        if (const code_location c = created_at(); c.known()) {
+            d += " (created at ";
+            d += c.file_name();
+            d += ':';
+            d += std::to_string(c.line());
+            d += ')';
+        }
+        return d;
     }
 
   private:
@@ -126,6 +144,7 @@ class task_base : public future_base {
     struct extras : pooled {
         std::string name;
         std::string cancel_message;
+        code_location created_at;
     };
     extras& extra() {
         if (!extras_) {

@@ -1,0 +1,130 @@
+// eddy — the event loop's debug mode and shuffling (out of line members of event_loop; included
+// at the end of loop.hpp, not on its own).
+#pragma once
+
+#include "eddy/loop.hpp"
+
+namespace eddy {
+
+inline void event_loop::configure_debug(const loop_options& opts) {
+    dbg_.owner = std::this_thread::get_id();
+    dbg_.debug = opts.debug || detail::env_flag("EDDY_DEBUG");
+    dbg_.slow_step = opts.slow_step;
+    if (dbg_.debug) {
+        std::fprintf(stderr, "eddy: loop backend: %s (%s)\n", reactor_->name(),
+                     backend_reason_.c_str());
+    }
+    std::uint64_t seed = opts.shuffle_seed;
+    bool shuffle = opts.shuffle || seed != 0;
+    bool print = shuffle && seed == 0;
+    if (const char* env = std::getenv("EDDY_SHUFFLE"); env != nullptr && *env != '\0' && !shuffle) {
+        // The options win, as for EDDY_BACKEND: a test that fixes its seed stays replayable.
+        char* end = nullptr;
+        const unsigned long long v = std::strtoull(env, &end, 10);
+        if (std::string_view(env) == "random" || std::string_view(env) == "1") {
+            shuffle = print = true;
+        } else if (end != env && *end == '\0' && v != 0) {
+            shuffle = true;
+            seed = v;
+            print = true;
+        } else if (std::string_view(env) != "0") {
+            throw loop_error("eddy: EDDY_SHUFFLE must be a seed (a positive number), \"random\" "
+                             "or \"0\", not \"" +
+                             std::string(env) + "\"");
+        }
+    }
+    if (shuffle) {
+        while (seed == 0) {
+            std::random_device rd;
+            seed = (static_cast<std::uint64_t>(rd()) << 32U) | rd();
+        }
+        dbg_.shuffle = true;
+        dbg_.shuffle_seed = seed;
+        dbg_.rng = seed;
+        if (print) {
+            std::fprintf(stderr,
+                         "eddy: shuffling ready work with seed %llu (replay: EDDY_SHUFFLE=%llu "
+                         "or loop_options::shuffle_seed)\n",
+                         static_cast<unsigned long long>(seed),
+                         static_cast<unsigned long long>(seed));
+        }
+    }
+    checked_steps_ = dbg_.debug || dbg_.shuffle;
+}
+
+inline void event_loop::run_checked(std::size_t n) {
+    if (dbg_.shuffle) {
+        // Fisher-Yates over this turn's items only: work scheduled during the turn still runs
+        // on a later one, so a shuffle only reorders what asyncio could have run in any order.
+        for (std::size_t i = n; i > 1; --i) {
+            std::swap(ready_.at(i - 1), ready_.at(dbg_.next() % i));
+        }
+    }
+    for (; n > 0; --n) {
+        const detail::ready_item item = ready_.pop();
+        current_ = item.task;
+        detail::transfer_depth_ = 0;
+        if (!dbg_.debug) {
+            if (item.run != nullptr) {
+                item.run(item.ptr);
+            } else {
+                std::coroutine_handle<>::from_address(item.ptr).resume();
+            }
+            continue;
+        }
+        // What the step resumes from is read before it runs (it records its next await), and
+        // the task is kept alive across the step so that it can be named afterwards.
+        code_location resumed;
+        code_location origin;
+        if (item.task != nullptr) {
+            item.task->add_ref();
+            const detail::frame_record& at = item.task->root_frame().innermost();
+            resumed = at.where_;
+            origin = at.origin_;
+        }
+        const auto start = std::chrono::steady_clock::now(); // real time, even when virtual
+        if (item.run != nullptr) {
+            item.run(item.ptr);
+        } else {
+            std::coroutine_handle<>::from_address(item.ptr).resume();
+        }
+        const auto took = std::chrono::steady_clock::now() - start;
+        if (took >= dbg_.slow_step) {
+            detail::report_slow_step(item.task, resumed, origin, took);
+        }
+        if (item.task != nullptr) {
+            item.task->release();
+        }
+    }
+}
+
+inline void event_loop::report_pending() noexcept {
+    try {
+        std::string msg;
+        std::size_t count = 0;
+        for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
+             n = n->next_) {
+            const detail::task_base* t = detail::task_of(n);
+            if (t->shutdown_cancelled_) {
+                continue; // reported when the loop first shut down
+            }
+            ++count;
+            msg += "  " + detail::task_label(*t);
+            if (const code_location c = t->created_at(); c.known()) {
+                msg += " (created at " + detail::where_text(c) + ")";
+            }
+            msg += " waits at:\n";
+            for (const detail::frame_record* f : detail::frames_of(*t)) {
+                msg += "    " + detail::frame_text(*f) + "\n";
+            }
+        }
+        if (count != 0) {
+            std::fprintf(stderr, "eddy: %zu task(s) still pending when the loop shut down; "
+                                 "cancelling them:\n%s",
+                         count, msg.c_str());
+        }
+    } catch (...) { // NOLINT(bugprone-empty-catch): out of memory for the report
+    }
+}
+
+} // namespace eddy

@@ -1,0 +1,200 @@
+// Introspection: current_task, all_tasks, and async call graphs (asyncio.graph).
+#include "helpers.hpp"
+
+#include <eddy/eddy.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
+
+// A three-level await chain: level1 awaits level2 awaits level3.
+struct chain_lines {
+    int l1 = 0;
+    int l2 = 0;
+    int l3 = 0;
+};
+chain_lines lines;
+eddy::call_graph captured;
+
+eddy::task<int> level3(eddy::event* ev) {
+    if (ev == nullptr) {
+        lines.l3 = __LINE__ + 1;
+        captured = eddy::capture_call_graph();
+        co_return 3;
+    }
+    lines.l3 = __LINE__ + 1;
+    co_await ev->wait();
+    co_return 3;
+}
+eddy::task<int> level2(eddy::event* ev) {
+    lines.l2 = __LINE__ + 1;
+    const int v = co_await level3(ev);
+    co_return v + 1;
+}
+eddy::task<int> level1(eddy::event* ev) {
+    lines.l1 = __LINE__ + 1;
+    const int v = co_await level2(ev);
+    co_return v + 1;
+}
+
+void check_chain(const eddy::call_graph& g) {
+    REQUIRE(g.call_stack.size() == 3);
+    CHECK(contains(g.call_stack[0].function, "level3"));
+    CHECK(contains(g.call_stack[1].function, "level2"));
+    CHECK(contains(g.call_stack[2].function, "level1"));
+    CHECK(g.call_stack[0].line == static_cast<unsigned>(lines.l3));
+    CHECK(g.call_stack[1].line == static_cast<unsigned>(lines.l2));
+    CHECK(g.call_stack[2].line == static_cast<unsigned>(lines.l1));
+    for (const eddy::frame_entry& f : g.call_stack) {
+        CHECK(f.file == __FILE__);
+        CHECK(f.started);
+    }
+}
+
+} // namespace
+
+TEST_CASE("the call graph of a three-level await chain lists each coroutine innermost first "
+          "with the line it is at",
+          "[introspection]") {
+    const std::int64_t frames = eddy::live_frames();
+    eddy::run([]() -> eddy::task<> {
+        auto t = eddy::create_task(level1(nullptr), "chain");
+        const int v = co_await t;
+        CHECK(v == 5);
+    }());
+    CHECK(captured.task.name() == "chain");
+    check_chain(captured);
+    REQUIRE(captured.awaited_by.size() == 1);
+    CHECK(captured.awaited_by[0].task.name() == "main");
+    captured = {};
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("the call graph of a suspended task shows where each coroutine waits and the tasks "
+          "awaiting it",
+          "[introspection]") {
+    const std::int64_t frames = eddy::live_frames();
+    eddy::event ev;
+    int main_line = 0;
+    eddy::call_graph g;
+    std::string text;
+    eddy::run([](eddy::event& e, int& ml, eddy::call_graph& out,
+                 std::string& txt) -> eddy::task<> {
+        auto t = eddy::create_task(level1(&e), "chain");
+        auto observer = eddy::create_task(
+            [](eddy::task_handle<int> watched, eddy::event& ev2, eddy::call_graph& o,
+               std::string& tx) -> eddy::task<> {
+                co_await eddy::sleep(1ms);
+                o = eddy::capture_call_graph(watched);
+                tx = eddy::format_call_graph(o);
+                ev2.set();
+            }(t, e, out, txt));
+        ml = __LINE__ + 1;
+        const int v = co_await t;
+        CHECK(v == 5);
+        co_await observer;
+    }(ev, main_line, g, text));
+    INFO(text);
+    CHECK(g.task.name() == "chain");
+    check_chain(g);
+    REQUIRE(g.awaited_by.size() == 1);
+    const eddy::call_graph& by = g.awaited_by[0];
+    CHECK(by.task.name() == "main");
+    REQUIRE(by.call_stack.size() == 1);
+    CHECK(by.call_stack[0].line == static_cast<unsigned>(main_line));
+    // asyncio's layout: the task, its stack, then who awaits it, indented.
+    CHECK(text.rfind("* task 'chain'\n+ Call stack:\n|   " + std::string(__FILE__) + ":" +
+                         std::to_string(lines.l3) + " in ",
+                     0) == 0);
+    CHECK(contains(text, "+ Awaited by:\n   * task 'main'\n   + Call stack:\n   |   " +
+                             std::string(__FILE__) + ":" + std::to_string(main_line)));
+    g = {};
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("gathered coroutines show the gathering task as awaiting them", "[introspection]") {
+    eddy::event ev;
+    std::vector<eddy::call_graph> graphs;
+    eddy::run([](eddy::event& e, std::vector<eddy::call_graph>& out) -> eddy::task<> {
+        auto watcher = eddy::create_task(
+            [](eddy::event& e2, std::vector<eddy::call_graph>& o) -> eddy::task<> {
+                co_await eddy::sleep(1ms);
+                for (const eddy::task_ref& t : eddy::all_tasks()) {
+                    o.push_back(eddy::capture_call_graph(t));
+                }
+                e2.set();
+            }(e, out),
+            "watcher");
+        co_await eddy::gather(level1(&e), level2(&e));
+        co_await watcher;
+    }(ev, graphs));
+    // main, watcher, and the two gathered tasks, in creation order.
+    REQUIRE(graphs.size() == 4);
+    CHECK(graphs[0].task.name() == "main");
+    CHECK(graphs[1].task.name() == "watcher");
+    CHECK(graphs[2].call_stack.size() == 3);
+    CHECK(graphs[3].call_stack.size() == 2);
+    for (int i : {2, 3}) {
+        REQUIRE(graphs[i].awaited_by.size() == 1);
+        CHECK(graphs[i].awaited_by[0].task.name() == "main");
+    }
+    // The watcher itself is running: its innermost frame is where it captured.
+    REQUIRE_FALSE(graphs[1].call_stack.empty());
+    CHECK(graphs[1].call_stack[0].started);
+}
+
+TEST_CASE("current_task names the running task, is empty in a plain callback, and all_tasks "
+          "lists the unfinished ones",
+          "[introspection]") {
+    eddy::run([]() -> eddy::task<> {
+        const eddy::task_ref me = eddy::current_task();
+        REQUIRE(me.valid());
+        CHECK(me.name() == "main");
+        CHECK_FALSE(me.done());
+        auto child = eddy::create_task(
+            []() -> eddy::task<> { co_await eddy::sleep(1ms); }(), "child");
+        const std::vector<eddy::task_ref> all = eddy::all_tasks();
+        REQUIRE(all.size() == 2);
+        CHECK(all[0] == me);
+        CHECK(all[1] == eddy::task_ref(child));
+        bool in_callback_valid = true;
+        bool threw = false;
+        eddy::call_soon([&] {
+            in_callback_valid = eddy::current_task().valid();
+            try {
+                (void)eddy::capture_call_graph();
+            } catch (const eddy::invalid_state_error&) {
+                threw = true;
+            }
+        });
+        co_await child;
+        CHECK_FALSE(in_callback_valid);
+        CHECK(threw);
+        CHECK(eddy::all_tasks().size() == 1);
+        // A finished task keeps its name and has an empty call stack.
+        const eddy::call_graph done = eddy::capture_call_graph(child);
+        CHECK(done.task.name() == "child");
+        CHECK(done.call_stack.empty());
+    }());
+    CHECK_THROWS_AS(eddy::current_task(), eddy::loop_error);
+}
+
+TEST_CASE("a task that has not started yet shows its coroutine's definition", "[introspection]") {
+    eddy::run([]() -> eddy::task<> {
+        auto t = eddy::create_task(level2(nullptr), "fresh");
+        const eddy::call_graph g = eddy::capture_call_graph(t);
+        REQUIRE(g.call_stack.size() == 1);
+        CHECK_FALSE(g.call_stack[0].started);
+        CHECK(contains(g.call_stack[0].function, "level2"));
+        CHECK(contains(eddy::format_call_graph(g), "(not started)"));
+        co_await t;
+        captured = {};
+    }());
+}
