@@ -4,6 +4,7 @@
 #include "eddy/async_generator.hpp"
 #include "eddy/barrier.hpp"
 #include "eddy/callbacks.hpp"
+#include "eddy/clock.hpp"
 #include "eddy/concepts.hpp"
 #include "eddy/condition.hpp"
 #include "eddy/connection.hpp"
