@@ -102,7 +102,7 @@ requires std::is_invocable_v < std::decay_t<F>
 template <class Rep, class Period, class F>
 requires std::is_invocable_v < std::decay_t<F>
 & > callback_handle call_later(std::chrono::duration<Rep, Period> delay, F&& f) {
-    return call_at(clock::now() + std::chrono::duration_cast<clock::duration>(delay),
+    return call_at(get_running_loop().time() + std::chrono::duration_cast<clock::duration>(delay),
                    std::forward<F>(f));
 }
 

@@ -5,6 +5,7 @@
 #include "eddy/barrier.hpp"
 #include "eddy/callbacks.hpp"
 #include "eddy/code_location.hpp"
+#include "eddy/clock.hpp"
 #include "eddy/concepts.hpp"
 #include "eddy/condition.hpp"
 #include "eddy/connection.hpp"

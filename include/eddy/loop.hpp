@@ -1,6 +1,7 @@
 // eddy — the event loop: one per thread, a FIFO ready queue, user-space timers, one reactor.
 #pragma once
 
+#include "eddy/clock.hpp"
 #include "eddy/detail/backend.hpp"
 #include "eddy/detail/debug.hpp"
 #include "eddy/detail/frame_allocator.hpp"
@@ -58,6 +59,9 @@ struct loop_options {
     bool shuffle = false;
     /// The seed for `shuffle`; a non-zero value turns shuffling on by itself.
     std::uint64_t shuffle_seed = 0;
+    /// The loop's time: real (default) or virtual (eddy::virtual_clock, for tests). Last member:
+    /// from here on `clock` in this struct names it, not the eddy::clock type.
+    clock_kind clock = clock_kind::real;
 };
 
 class event_loop;
@@ -116,6 +120,10 @@ class event_loop {
         reactor_ = std::move(chosen.io);
         backend_reason_ = std::move(chosen.reason);
         configure_debug(opts);
+        if (opts.clock == clock_kind::virtual_time) {
+            virtual_ = true;
+            virtual_now_ = real_now_ns();
+        }
         wake_op_.kind = detail::op_kind::read;
         wake_op_.fd = inbox_->fd();
         wake_op_.buf = &wake_buf_;
@@ -161,8 +169,14 @@ class event_loop {
         return *pool_;
     }
 
-    /// The loop's monotonic time (asyncio's loop.time()).
-    [[nodiscard]] clock::time_point time() const noexcept { return clock::now(); }
+    /// The loop's monotonic time (asyncio's loop.time()): eddy::clock's, or the virtual time of
+    /// a loop made with clock_kind::virtual_time. Every deadline of the loop is on this time.
+    [[nodiscard]] clock::time_point time() const noexcept {
+        return clock::time_point(
+            std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(now_ns())));
+    }
+    /// Whether this loop keeps virtual time (clock_kind::virtual_time).
+    [[nodiscard]] bool virtual_time() const noexcept { return virtual_; }
 
     /// Cancels every unfinished task, runs the loop until they have all finished, drops
     /// callbacks that never ran and waits for every kernel operation to complete. Called by
@@ -254,11 +268,25 @@ class event_loop {
         }
     }
 
-    /// Loop clock in nanoseconds.
-    [[nodiscard]] static std::int64_t now_ns() noexcept {
+    /// The loop's time (time()) in nanoseconds since eddy::clock's epoch: deadlines are set
+    /// and timers fire on it. One predictable branch over reading the real clock.
+    [[nodiscard]] std::int64_t now_ns() const noexcept {
+        if (virtual_) [[unlikely]] {
+            return virtual_now_;
+        }
+        return real_now_ns();
+    }
+    /// eddy::clock in nanoseconds, whatever the loop's time (to measure real durations).
+    [[nodiscard]] static std::int64_t real_now_ns() noexcept {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
             .count();
     }
+
+    /// Under the virtual clock, the most real time an idle loop waits for kernel operations,
+    /// thread-pool calls and loop_handle posts before it jumps to the next timer: quick real
+    /// I/O wins over a long virtual timeout, and each jump costs at most this while such work
+    /// is outstanding (none: no real wait at all).
+    static constexpr std::int64_t virtual_grace_ns = 10'000'000;
 
     /// Turns in a row with ready work after which the kernel is polled without waiting.
     static constexpr std::uint32_t poll_interval = 8;
@@ -284,8 +312,12 @@ class event_loop {
             }
         } else if (!timers_.empty()) {
             busy_turns_ = 0;
-            const std::int64_t wait = timers_.next_deadline() - now_ns();
-            reactor_->poll(wait > 0 ? wait : 0);
+            if (virtual_) [[unlikely]] {
+                advance_virtual_time();
+            } else {
+                const std::int64_t wait = timers_.next_deadline() - now_ns();
+                reactor_->poll(wait > 0 ? wait : 0);
+            }
         } else if (user_ops != 0 || external_ != 0 || inbox_->has_handles() || inbox_->has_work()) {
             busy_turns_ = 0;
             reactor_->poll(std::nullopt);
@@ -331,6 +363,31 @@ class event_loop {
     void configure_debug(const loop_options& opts);
     void run_checked(std::size_t n);
     void report_pending() noexcept;
+    // Virtual clock, nothing ready, timers armed: take what has completed, give outstanding
+    // real work a bounded real wait, then jump to the nearest deadline. Never sleeps for a timer.
+    void advance_virtual_time() {
+        reactor_->poll(0);
+        if (timers_.empty() || timers_.next_deadline() <= virtual_now_) {
+            return; // a timer is already due
+        }
+        const std::int64_t until = real_now_ns() + virtual_grace_ns;
+        while (idle() && (reactor_->in_flight() != internal_in_flight() || external_ != 0 ||
+                          inbox_->has_handles())) {
+            const std::int64_t left = until - real_now_ns();
+            if (left <= 0) {
+                break;
+            }
+            if (wake_rearm_) {
+                rearm_wake(); // a post from a thread must end this wait
+            }
+            reactor_->poll(left);
+        }
+        if (idle() && !timers_.empty()) {
+            const std::int64_t next = timers_.next_deadline();
+            virtual_now_ = next > virtual_now_ ? next : virtual_now_;
+        }
+    }
+    [[nodiscard]] bool idle() const noexcept { return ready_.empty() && !inbox_->has_work(); }
 
     [[nodiscard]] std::uint64_t internal_in_flight() const noexcept {
         return static_cast<std::uint64_t>(internal_) + (wake_op_.in_flight ? 1 : 0);
@@ -410,6 +467,8 @@ class event_loop {
     std::uint64_t serial_;
     detail::debug_settings dbg_;
     bool checked_steps_ = false; // debug mode or shuffling: run_checked runs each turn
+    std::int64_t virtual_now_ = 0; // the loop's time under clock_kind::virtual_time
+    bool virtual_ = false;
 };
 
 namespace detail {
@@ -426,6 +485,12 @@ class running_loop_scope {
   private:
     event_loop* previous_;
 };
+
+/// The running loop's time in ns (event_loop::now_ns), or the real clock outside a loop: the
+/// origin of every relative deadline.
+[[nodiscard]] inline std::int64_t loop_now_ns() noexcept {
+    return running_loop_ != nullptr ? running_loop_->now_ns() : event_loop::real_now_ns();
+}
 
 inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept {
     if (++transfer_depth_ < max_transfer_depth || running_loop_ == nullptr) {

@@ -41,7 +41,7 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
             mode_ = mode::yield;
             loop_->schedule(h, task_);
         } else {
-            const std::int64_t now = event_loop::now_ns();
+            const std::int64_t now = loop_->now_ns();
             // Saturate: sleep(hours::max()) means "until cancelled", not an overflow.
             deadline_ = mode_ == mode::absolute ? ns_
                         : ns_ > INT64_MAX - now ? INT64_MAX

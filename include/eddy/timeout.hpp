@@ -176,7 +176,7 @@ class timeout_scope {
 /// negative delay expires on the next loop turn. Allocates nothing itself.
 template <class Rep, class Period>
 [[nodiscard]] timeout_scope timeout(std::chrono::duration<Rep, Period> delay) noexcept {
-    const std::int64_t now = event_loop::now_ns();
+    const std::int64_t now = detail::loop_now_ns();
     const std::int64_t d = detail::saturated_ns(delay);
     return timeout_scope(d > INT64_MAX - now ? INT64_MAX : now + d);
 }

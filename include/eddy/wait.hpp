@@ -263,7 +263,7 @@ template <class R> auto collect_handles(R&& range) {
 
 template <class Rep, class Period>
 std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
-    const std::int64_t now = event_loop::now_ns();
+    const std::int64_t now = loop_now_ns();
     const std::int64_t ns = saturated_ns(d);
     return ns > INT64_MAX - now ? INT64_MAX : now + ns;
 }
