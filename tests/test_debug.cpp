@@ -8,8 +8,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
-#include <string>
 #include <fcntl.h>
+#include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
@@ -52,7 +52,9 @@ eddy::task<> blocks_at_start() {
 
 // On one line: g++ names a coroutine's closing brace as its location, clang its first line.
 int leaf_line = __LINE__ + 1;
-eddy::task<int> never_awaited_leaf() { co_return 1; }
+eddy::task<int> never_awaited_leaf() {
+    co_return 1;
+}
 
 eddy::task<> fails() {
     co_await eddy::sleep(0ms);
@@ -120,9 +122,7 @@ TEST_CASE("debug mode stays silent about steps shorter than the threshold, and w
           "mode nothing is reported",
           "[debug]") {
     env_var no_env("EDDY_DEBUG", nullptr);
-    std::string err = capture_stderr([&] {
-        eddy::run(blocks_after_sleeping(5ms), debug_on(10s));
-    });
+    std::string err = capture_stderr([&] { eddy::run(blocks_after_sleeping(5ms), debug_on(10s)); });
     CHECK_FALSE(contains(err, "blocked the loop"));
     err = capture_stderr([&] { eddy::run(blocks_after_sleeping(60ms), eddy::loop_options{}); });
     CHECK(err.empty());
@@ -184,8 +184,7 @@ TEST_CASE("debug mode reports a coroutine destroyed without ever being awaited, 
     CHECK_FALSE(contains(quiet, "never awaited"));
 }
 
-TEST_CASE("debug mode names where a task whose exception nobody retrieved was created",
-          "[debug]") {
+TEST_CASE("debug mode names where a task whose exception nobody retrieved was created", "[debug]") {
     env_var no_env("EDDY_DEBUG", nullptr);
     int created_line = 0;
     const std::string err = capture_stderr([&] {
@@ -238,8 +237,7 @@ TEST_CASE("debug mode lists the tasks still pending when run ends with where eac
     CHECK_FALSE(contains(quiet, "still pending"));
 }
 
-TEST_CASE("debug mode stops a program whose other thread touches the loop, saying so",
-          "[debug]") {
+TEST_CASE("debug mode stops a program whose other thread touches the loop, saying so", "[debug]") {
     env_var no_env("EDDY_DEBUG", nullptr);
     int out[2];
     REQUIRE(::pipe(out) == 0);

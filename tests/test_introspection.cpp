@@ -85,17 +85,15 @@ TEST_CASE("the call graph of a suspended task shows where each coroutine waits a
     int main_line = 0;
     eddy::call_graph g;
     std::string text;
-    eddy::run([](eddy::event& e, int& ml, eddy::call_graph& out,
-                 std::string& txt) -> eddy::task<> {
+    eddy::run([](eddy::event& e, int& ml, eddy::call_graph& out, std::string& txt) -> eddy::task<> {
         auto t = eddy::create_task(level1(&e), "chain");
-        auto observer = eddy::create_task(
-            [](eddy::task_handle<int> watched, eddy::event& ev2, eddy::call_graph& o,
-               std::string& tx) -> eddy::task<> {
-                co_await eddy::sleep(1ms);
-                o = eddy::capture_call_graph(watched);
-                tx = eddy::format_call_graph(o);
-                ev2.set();
-            }(t, e, out, txt));
+        auto observer = eddy::create_task([](eddy::task_handle<int> watched, eddy::event& ev2,
+                                             eddy::call_graph& o, std::string& tx) -> eddy::task<> {
+            co_await eddy::sleep(1ms);
+            o = eddy::capture_call_graph(watched);
+            tx = eddy::format_call_graph(o);
+            ev2.set();
+        }(t, e, out, txt));
         ml = __LINE__ + 1;
         const int v = co_await t;
         CHECK(v == 5);
@@ -158,8 +156,8 @@ TEST_CASE("current_task names the running task, is empty in a plain callback, an
         REQUIRE(me.valid());
         CHECK(me.name() == "main");
         CHECK_FALSE(me.done());
-        auto child = eddy::create_task(
-            []() -> eddy::task<> { co_await eddy::sleep(1ms); }(), "child");
+        auto child =
+            eddy::create_task([]() -> eddy::task<> { co_await eddy::sleep(1ms); }(), "child");
         const std::vector<eddy::task_ref> all = eddy::all_tasks();
         REQUIRE(all.size() == 2);
         CHECK(all[0] == me);

@@ -47,14 +47,20 @@ class code_location {
     constexpr explicit code_location(std::source_location l) noexcept : loc_(l) {}
     std::source_location loc_; // one pointer in libstdc++: a frame pays 8 bytes per location
 #else
-    [[nodiscard]] static constexpr code_location current(const char* file = __builtin_FILE(),
-                                                         const char* fn = __builtin_FUNCTION(),
-                                                         unsigned line = __builtin_LINE()) noexcept {
+    [[nodiscard]] static constexpr code_location
+    current(const char* file = __builtin_FILE(), const char* fn = __builtin_FUNCTION(),
+            unsigned line = __builtin_LINE()) noexcept {
         return code_location(file, fn, line);
     }
-    [[nodiscard]] constexpr const char* file_name() const noexcept { return file_; }
-    [[nodiscard]] constexpr const char* function_name() const noexcept { return function_; }
-    [[nodiscard]] constexpr std::uint_least32_t line() const noexcept { return line_; }
+    [[nodiscard]] constexpr const char* file_name() const noexcept {
+        return file_;
+    }
+    [[nodiscard]] constexpr const char* function_name() const noexcept {
+        return function_;
+    }
+    [[nodiscard]] constexpr std::uint_least32_t line() const noexcept {
+        return line_;
+    }
 
   private:
     constexpr code_location(const char* f, const char* fn, unsigned l) noexcept
@@ -66,7 +72,9 @@ class code_location {
 
   public:
     /// True when this names a place (a default-constructed location does not).
-    [[nodiscard]] constexpr bool known() const noexcept { return line() != 0; }
+    [[nodiscard]] constexpr bool known() const noexcept {
+        return line() != 0;
+    }
 };
 
 } // namespace eddy

@@ -224,7 +224,9 @@ template <class A> struct as_handle;
 template <class T> struct as_handle<task<T>> {
     using type = task_handle<T>;
     using value = T;
-    static task_handle<T> make(task<T>&& t) { return create_task(std::move(t), {}, code_location()); }
+    static task_handle<T> make(task<T>&& t) {
+        return create_task(std::move(t), {}, code_location());
+    }
 };
 template <class T> struct as_handle<task_handle<T>> {
     using type = task_handle<T>;

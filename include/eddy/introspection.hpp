@@ -108,8 +108,8 @@ inline call_graph build_graph(task_base* t, const frame_record* running, code_lo
     for (const frame_record* f : frames_of(*t)) {
         const code_location at = (f == running && here.known()) ? here : f->where_;
         const code_location shown = at.known() ? at : f->origin_;
-        g.call_stack.push_back(frame_entry{f->origin_.function_name(), shown.file_name(),
-                                           shown.line(), at.known()});
+        g.call_stack.push_back(
+            frame_entry{f->origin_.function_name(), shown.file_name(), shown.line(), at.known()});
     }
     seen.push_back(t);
     t->for_each_waiting_task([&](task_base* by) {

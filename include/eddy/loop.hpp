@@ -365,28 +365,7 @@ class event_loop {
     void report_pending() noexcept;
     // Virtual clock, nothing ready, timers armed: take what has completed, give outstanding
     // real work a bounded real wait, then jump to the nearest deadline. Never sleeps for a timer.
-    void advance_virtual_time() {
-        reactor_->poll(0);
-        if (timers_.empty() || timers_.next_deadline() <= virtual_now_) {
-            return; // a timer is already due
-        }
-        const std::int64_t until = real_now_ns() + virtual_grace_ns;
-        while (idle() && (reactor_->in_flight() != internal_in_flight() || external_ != 0 ||
-                          inbox_->has_handles())) {
-            const std::int64_t left = until - real_now_ns();
-            if (left <= 0) {
-                break;
-            }
-            if (wake_rearm_) {
-                rearm_wake(); // a post from a thread must end this wait
-            }
-            reactor_->poll(left);
-        }
-        if (idle() && !timers_.empty()) {
-            const std::int64_t next = timers_.next_deadline();
-            virtual_now_ = next > virtual_now_ ? next : virtual_now_;
-        }
-    }
+    void advance_virtual_time();
     [[nodiscard]] bool idle() const noexcept { return ready_.empty() && !inbox_->has_work(); }
 
     [[nodiscard]] std::uint64_t internal_in_flight() const noexcept {
@@ -466,7 +445,7 @@ class event_loop {
     detail::task_base* current_ = nullptr;
     std::uint64_t serial_;
     detail::debug_settings dbg_;
-    bool checked_steps_ = false; // debug mode or shuffling: run_checked runs each turn
+    bool checked_steps_ = false;   // debug mode or shuffling: run_checked runs each turn
     std::int64_t virtual_now_ = 0; // the loop's time under clock_kind::virtual_time
     bool virtual_ = false;
 };
@@ -505,45 +484,6 @@ inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcep
 }
 } // namespace detail
 
-/// A thread-safe reference to a loop, for threads that post work to it (asyncio code passes
-/// the loop object to threads; this is the C++ form that cannot dangle). Copyable. While any
-/// handle exists, a loop with nothing else to wait for waits for posts instead of reporting a
-/// deadlock, so release handles a thread no longer needs.
-class loop_handle {
-  public:
-    /// A handle to the loop running on this thread. Throws eddy::loop_error outside a loop.
-    loop_handle();
-    explicit loop_handle(event_loop& loop) : box_(loop.inbox()) { box_->retain_handle(); }
-    loop_handle(const loop_handle& o) : box_(o.box_) {
-        if (box_) {
-            box_->retain_handle();
-        }
-    }
-    loop_handle(loop_handle&& o) noexcept = default;
-    loop_handle& operator=(loop_handle o) noexcept {
-        std::swap(box_, o.box_);
-        return *this;
-    }
-    ~loop_handle() {
-        if (box_) {
-            box_->release_handle();
-        }
-    }
-
-    /// Schedules `fn()` on the loop's thread on a later turn, from any thread. Throws
-    /// eddy::loop_error when the loop has shut down (or the handle was moved from),
-    /// std::bad_alloc.
-    template <class F> void call_soon_threadsafe(F&& fn) const {
-        if (!box_) {
-            throw loop_error("eddy: call_soon_threadsafe through an empty loop_handle");
-        }
-        detail::post_remote(*box_, std::forward<F>(fn));
-    }
-
-  private:
-    std::shared_ptr<detail::inbox> box_;
-};
-
 template <class F> void event_loop::call_soon_threadsafe(F&& fn) {
     detail::post_remote(*inbox_, std::forward<F>(fn));
 }
@@ -556,162 +496,16 @@ template <class F> void event_loop::call_soon_threadsafe(F&& fn) {
     return *detail::running_loop_;
 }
 
-inline loop_handle::loop_handle() : loop_handle(get_running_loop()) {}
-
 /// The running loop's monotonic time (asyncio's loop.time()). Throws eddy::loop_error outside
 /// a running loop.
 [[nodiscard]] inline clock::time_point time() {
     return get_running_loop().time();
 }
 
-inline void event_loop::shutdown() noexcept {
-    detail::running_loop_scope scope(*this);
-    if (dbg_.debug && !tasks_.empty()) {
-        report_pending();
-    }
-    try {
-        // Cancel every unfinished task (and the ones their cleanup creates), then let them run
-        // their cleanup to the end, as asyncio.run does.
-        while (!tasks_.empty()) {
-            for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
-                 n = n->next_) {
-                detail::task_base* t = detail::task_of(n);
-                if (!t->shutdown_cancelled_) {
-                    t->shutdown_cancelled_ = true;
-                    t->cancel({});
-                }
-            }
-            if (!run_once()) {
-                break;
-            }
-        }
-        // Calls still running on pool threads come back through the inbox (asyncio.run waits
-        // for its default executor too); then the pool's threads are joined.
-        while (external_ != 0 && run_once()) {
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "eddy: error while shutting the loop down: %s\n", e.what());
-    }
-    pool_.reset();
-    if (close_service_ != nullptr) {
-        std::exchange(close_service_, nullptr)(service_);
-        service_ = nullptr;
-    }
-    if (!inbox_closed_) {
-        inbox_closed_ = true;
-        // What other threads posted but never ran is dropped (each node frees itself), and
-        // their later posts fail with loop_error.
-        for (detail::remote_node* n = inbox_->close(); n != nullptr;) {
-            detail::remote_node* next = n->next_;
-            n->drop_(n);
-            n = next;
-        }
-        try {
-            reactor_->cancel(wake_op_);
-        } catch (...) {
-            // No room to ask: the read still completes once the eventfd is written below.
-        }
-        const std::uint64_t one = 1;
-        (void)::write(inbox_->fd(), &one, sizeof one);
-    }
-    for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
-        // Waiting on something that ignores cancellation and that nothing can complete: the
-        // frame cannot be resumed and destroying it would free memory still referenced.
-        std::fprintf(stderr,
-                     "eddy: a task ignored cancellation and can never resume; it is leaked\n");
-    }
-    // Callbacks that never ran are dropped; each posted one is still in the ready queue or
-    // the timer heap and is released when popped.
-    for (detail::list_node* n = callbacks_.front(); n != nullptr && n != callbacks_.end();
-         n = n->next_) {
-        static_cast<detail::callback_node*>(n)->cancelled_ = true;
-    }
-    while (detail::timer_node* t = timers_.pop_expired(INT64_MAX)) {
-        t->fire_(t);
-    }
-    while (!ready_.empty()) {
-        const detail::ready_item item = ready_.pop();
-        if (item.run != nullptr) {
-            item.run(item.ptr);
-        }
-    }
-    // Nothing may be left in the kernel pointing into memory we are about to free.
-    try {
-        while (reactor_->in_flight() != 0) {
-            reactor_->poll(std::nullopt);
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "eddy: error while draining the ring: %s\n", e.what());
-    }
-}
-
-namespace detail {
-
-/// The common core of eddy's awaiters that suspend a task until an event. Protocol:
-/// `arm` in await_suspend (installs the task's cancel hook), then register with whatever will
-/// wake the task, then `deliver_pending_cancel`; `finish_wait` first thing in await_resume.
-struct suspension : cancel_hook {
-    event_loop* loop_ = nullptr;
-    task_base* task_ = nullptr;
-    std::coroutine_handle<> handle_;
-    bool cancelled_ = false; // the awaited event was called off by a cancellation
-
-    void arm(std::coroutine_handle<> h, bool (*on_cancel)(cancel_hook*, bool) noexcept) {
-        loop_ = &get_running_loop();
-        task_ = loop_->current_task();
-        handle_ = h;
-        cancel_ = on_cancel;
-        if (task_ != nullptr) {
-            task_->set_hook(this);
-        }
-    }
-    /// A cancellation requested while the task ran is delivered by cancelling what it now
-    /// waits for, as asyncio's Task.__step cancels the future the coroutine yields: children
-    /// of a gather are cancelled, a kernel operation is cancelled in the kernel. If that cannot
-    /// be passed on (the awaited thing just completed), it waits for the next suspension.
-    void deliver_pending_cancel() noexcept {
-        if (task_ != nullptr && task_->take_pending_cancel()) {
-            if (cancel_(this, false)) {
-                requested_ = true;
-            } else {
-                task_->defer_cancel();
-            }
-        }
-    }
-    void disarm() noexcept {
-        if (task_ != nullptr) {
-            task_->clear_hook(this);
-        }
-    }
-    /// Schedules the suspended coroutine. Ends the hook: a later cancel() goes to the next await.
-    void wake() noexcept {
-        disarm();
-        try {
-            loop_->schedule(handle_, task_);
-        } catch (...) {
-            std::terminate(); // the ready queue could not grow: out of memory
-        }
-    }
-    /// On resumption: ends the hook and throws cancelled_error if the wait was called off.
-    void finish_wait() {
-        disarm();
-        if (cancelled_) {
-            absorb_pending_cancel();
-            throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
-        }
-    }
-    /// Called by an awaiter about to end with cancelled_error because of a cancellation it took:
-    /// requests made after it was woken are answered by that same error (asyncio raises
-    /// CancelledError once for them). An awaiter that ends normally (the awaited work refused
-    /// the cancellation, or finished first) must not call this: those requests stay pending
-    /// for the next suspension.
-    void absorb_pending_cancel() noexcept {
-        if (requested_ && task_ != nullptr) {
-            (void)task_->take_pending_cancel();
-        }
-    }
-};
-
-} // namespace detail
 } // namespace eddy
-#include "eddy/detail/loop_debug.hpp"
+
+// Out-of-line members (shutdown, debug mode) and the awaiters' common core, which need the
+// complete event_loop.
+#include "eddy/detail/loop_impl.hpp"
+#include "eddy/detail/suspension.hpp"
+#include "eddy/loop_handle.hpp"

@@ -273,8 +273,10 @@ class signal_service {
             return;
         }
         if (res < 0 && res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
-            std::fprintf(stderr, "eddy: reading the signalfd failed (errno %d); signals are no "
-                                 "longer delivered\n", -res);
+            std::fprintf(stderr,
+                         "eddy: reading the signalfd failed (errno %d); signals are no "
+                         "longer delivered\n",
+                         -res);
             return;
         }
         try {
@@ -399,7 +401,7 @@ inline void check_signal(int sig) {
 /// on stderr. Throws std::invalid_argument for SIGKILL, SIGSTOP or a number out of range,
 /// eddy::loop_error outside a running loop, std::system_error if the signalfd fails.
 template <class F>
-    requires std::invocable<F&> || std::invocable<F&, int>
+requires std::invocable<F&> || std::invocable<F&, int>
 void add_signal_handler(int sig, F&& callback) {
     detail::check_signal(sig);
     auto& svc = detail::signal_service::of(get_running_loop());

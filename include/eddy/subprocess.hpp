@@ -20,8 +20,8 @@
 #include <memory>
 #include <optional>
 #include <poll.h>
-#include <spawn.h>
 #include <span>
+#include <spawn.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -68,8 +68,8 @@ class arguments {
     arguments() = default;
     arguments(std::vector<std::string> list) : list_(std::move(list)) {} // NOLINT: implicit
     template <class... S>
-        requires(sizeof...(S) > 0 && (std::convertible_to<const S&, std::string_view> && ...))
-    arguments(const S&... args) { // NOLINT(google-explicit-constructor): `{"-c", cmd}`
+    requires(sizeof...(S) > 0 && (std::convertible_to<const S&, std::string_view> && ...))
+        arguments(const S&... args) { // NOLINT(google-explicit-constructor): `{"-c", cmd}`
         list_.reserve(sizeof...(S));
         (list_.emplace_back(std::string_view(args)), ...);
     }
@@ -282,8 +282,7 @@ class process {
             (void)co_await poll(s.pidfd_, POLLIN);
             while (::waitid(P_PIDFD, static_cast<id_t>(s.pidfd_), &info, WEXITED) < 0) {
                 if (errno != EINTR) {
-                    throw std::system_error(errno, std::system_category(),
-                                            "eddy::process::wait");
+                    throw std::system_error(errno, std::system_category(), "eddy::process::wait");
                 }
             }
         }
@@ -293,7 +292,6 @@ class process {
     std::unique_ptr<detail::process_state> s_;
 };
 
-
 /// Starts `program` with `args` (argv[1...]; argv[0] is `program`) and returns the process
 /// (asyncio.create_subprocess_exec). A program without '/' is looked up in PATH. The child gets
 /// an empty signal mask and every signal at its default action (SIGPIPE included, which eddy
@@ -301,8 +299,7 @@ class process {
 /// close-on-exec). Spawning (vfork + exec) runs on the loop thread. Throws std::system_error
 /// naming the program (ENOENT when it does not exist, EACCES...); std::invalid_argument for
 /// stdio::stdout_ anywhere but stderr.
-[[nodiscard]] inline task<process> create_subprocess_exec(std::string program,
-                                                          arguments args = {},
+[[nodiscard]] inline task<process> create_subprocess_exec(std::string program, arguments args = {},
                                                           subprocess_options options = {}) {
     if (options.stdin_ == stdio::stdout_ || options.stdout_ == stdio::stdout_) {
         throw std::invalid_argument("eddy::create_subprocess_exec: stdio::stdout_ is only for "
@@ -401,8 +398,9 @@ class process {
         ::kill(pid, SIGKILL);
         while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
         }
-        throw std::system_error(err, std::system_category(), "eddy::create_subprocess_exec: "
-                                                             "pidfd_open (Linux >= 5.3 needed)");
+        throw std::system_error(err, std::system_category(),
+                                "eddy::create_subprocess_exec: "
+                                "pidfd_open (Linux >= 5.3 needed)");
     }
     co_return process(std::move(state));
 }
@@ -411,7 +409,8 @@ class process {
 /// caller's job, as with any shell. Throws as create_subprocess_exec.
 [[nodiscard]] inline task<process> create_subprocess_shell(std::string command,
                                                            subprocess_options options = {}) {
-    return create_subprocess_exec("/bin/sh", arguments(std::vector<std::string>{"-c", std::move(command)}),
+    return create_subprocess_exec("/bin/sh",
+                                  arguments(std::vector<std::string>{"-c", std::move(command)}),
                                   std::move(options));
 }
 

@@ -31,7 +31,8 @@ template <class Aw> struct [[nodiscard]] located_awaiter {
         return aw_.await_ready();
     }
     template <class P>
-    decltype(auto) await_suspend(std::coroutine_handle<P> h) noexcept(noexcept(aw_.await_suspend(h))) {
+    decltype(auto)
+    await_suspend(std::coroutine_handle<P> h) noexcept(noexcept(aw_.await_suspend(h))) {
         return aw_.await_suspend(h);
     }
     decltype(auto) await_resume() noexcept(noexcept(aw_.await_resume())) {

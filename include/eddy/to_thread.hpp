@@ -161,9 +161,10 @@ template <class R> class [[nodiscard]] offload_awaiter : suspension {
 };
 
 template <class F, class... Args> auto bind_call(F&& f, Args&&... args) {
-    return [fn = std::forward<F>(f), ... as = std::forward<Args>(args)]() mutable -> decltype(auto) {
-        return std::invoke(std::move(fn), std::move(as)...);
-    };
+    return
+        [fn = std::forward<F>(f), ... as = std::forward<Args>(args)]() mutable -> decltype(auto) {
+            return std::invoke(std::move(fn), std::move(as)...);
+        };
 }
 
 template <class Fn> auto make_offload(Fn&& fn, thread_pool& pool) {

@@ -120,8 +120,7 @@ inline void report_never_awaited(code_location origin, const task_base* in) noex
 inline void report_slow_step(const task_base* t, code_location resumed, code_location origin,
                              std::chrono::nanoseconds took) noexcept {
     try {
-        const long long ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+        const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
         std::string msg = "eddy: ";
         if (t == nullptr) {
             msg += "a callback blocked the loop for " + std::to_string(ms) + " ms";

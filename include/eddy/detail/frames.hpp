@@ -10,8 +10,8 @@ namespace eddy::detail {
 /// Kept up to date always (a few stores per co_await) so that a call graph can be taken at any
 /// time, debug mode or not.
 struct frame_record {
-    code_location origin_; // the coroutine's definition (its function's name and line)
-    code_location where_;  // its latest co_await; unknown before the first
+    code_location origin_;           // the coroutine's definition (its function's name and line)
+    code_location where_;            // its latest co_await; unknown before the first
     frame_record* child_ = nullptr;  // the task coroutine it awaits now, if any
     frame_record* parent_ = nullptr; // the task coroutine awaiting it, if any
 

@@ -1,10 +1,114 @@
-// eddy — the event loop's debug mode and shuffling (out of line members of event_loop; included
-// at the end of loop.hpp, not on its own).
+// eddy — the event loop's out-of-line members: shutdown, the virtual clock's jump, debug mode
+// and shuffling (included at the end of loop.hpp, not on its own).
 #pragma once
 
 #include "eddy/loop.hpp"
 
 namespace eddy {
+
+inline void event_loop::shutdown() noexcept {
+    detail::running_loop_scope scope(*this);
+    if (dbg_.debug && !tasks_.empty()) {
+        report_pending();
+    }
+    try {
+        // Cancel every unfinished task (and the ones their cleanup creates), then let them run
+        // their cleanup to the end, as asyncio.run does.
+        while (!tasks_.empty()) {
+            for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
+                 n = n->next_) {
+                detail::task_base* t = detail::task_of(n);
+                if (!t->shutdown_cancelled_) {
+                    t->shutdown_cancelled_ = true;
+                    t->cancel({});
+                }
+            }
+            if (!run_once()) {
+                break;
+            }
+        }
+        // Calls still running on pool threads come back through the inbox (asyncio.run waits
+        // for its default executor too); then the pool's threads are joined.
+        while (external_ != 0 && run_once()) {
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "eddy: error while shutting the loop down: %s\n", e.what());
+    }
+    pool_.reset();
+    if (close_service_ != nullptr) {
+        std::exchange(close_service_, nullptr)(service_);
+        service_ = nullptr;
+    }
+    if (!inbox_closed_) {
+        inbox_closed_ = true;
+        // What other threads posted but never ran is dropped (each node frees itself), and
+        // their later posts fail with loop_error.
+        for (detail::remote_node* n = inbox_->close(); n != nullptr;) {
+            detail::remote_node* next = n->next_;
+            n->drop_(n);
+            n = next;
+        }
+        try {
+            reactor_->cancel(wake_op_);
+        } catch (...) {
+            // No room to ask: the read still completes once the eventfd is written below.
+        }
+        const std::uint64_t one = 1;
+        (void)::write(inbox_->fd(), &one, sizeof one);
+    }
+    for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
+        // Waiting on something that ignores cancellation and that nothing can complete: the
+        // frame cannot be resumed and destroying it would free memory still referenced.
+        std::fprintf(stderr,
+                     "eddy: a task ignored cancellation and can never resume; it is leaked\n");
+    }
+    // Callbacks that never ran are dropped; each posted one is still in the ready queue or
+    // the timer heap and is released when popped.
+    for (detail::list_node* n = callbacks_.front(); n != nullptr && n != callbacks_.end();
+         n = n->next_) {
+        static_cast<detail::callback_node*>(n)->cancelled_ = true;
+    }
+    while (detail::timer_node* t = timers_.pop_expired(INT64_MAX)) {
+        t->fire_(t);
+    }
+    while (!ready_.empty()) {
+        const detail::ready_item item = ready_.pop();
+        if (item.run != nullptr) {
+            item.run(item.ptr);
+        }
+    }
+    // Nothing may be left in the kernel pointing into memory we are about to free.
+    try {
+        while (reactor_->in_flight() != 0) {
+            reactor_->poll(std::nullopt);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "eddy: error while draining the ring: %s\n", e.what());
+    }
+}
+
+inline void event_loop::advance_virtual_time() {
+    reactor_->poll(0);
+    if (timers_.empty() || timers_.next_deadline() <= virtual_now_) {
+        return; // a timer is already due
+    }
+    const std::int64_t until = real_now_ns() + virtual_grace_ns;
+    while (idle() && (reactor_->in_flight() != internal_in_flight() || external_ != 0 ||
+                      inbox_->has_handles())) {
+        const std::int64_t left = until - real_now_ns();
+        if (left <= 0) {
+            break;
+        }
+        if (wake_rearm_) {
+            rearm_wake(); // a post from a thread must end this wait
+        }
+        reactor_->poll(left);
+    }
+    if (idle() && !timers_.empty()) {
+        const std::int64_t next = timers_.next_deadline();
+        virtual_now_ = next > virtual_now_ ? next : virtual_now_;
+    }
+}
 
 inline void event_loop::configure_debug(const loop_options& opts) {
     dbg_.owner = std::this_thread::get_id();
@@ -119,8 +223,9 @@ inline void event_loop::report_pending() noexcept {
             }
         }
         if (count != 0) {
-            std::fprintf(stderr, "eddy: %zu task(s) still pending when the loop shut down; "
-                                 "cancelling them:\n%s",
+            std::fprintf(stderr,
+                         "eddy: %zu task(s) still pending when the loop shut down; "
+                         "cancelling them:\n%s",
                          count, msg.c_str());
         }
     } catch (...) { // NOLINT(bugprone-empty-catch): out of memory for the report
