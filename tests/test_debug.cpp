@@ -51,10 +51,10 @@ eddy::task<> blocks_at_start() {
 }
 
 // On one line: g++ names a coroutine's closing brace as its location, clang its first line.
+// clang-format off
 int leaf_line = __LINE__ + 1;
-eddy::task<int> never_awaited_leaf() {
-    co_return 1;
-}
+eddy::task<int> never_awaited_leaf() { co_return 1; }
+// clang-format on
 
 eddy::task<> fails() {
     co_await eddy::sleep(0ms);
