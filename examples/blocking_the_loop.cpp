@@ -5,6 +5,10 @@
 // other task runs meanwhile. A "ticker" task that should print every 0.5 s shows it: in A it
 // stops ticking for the whole 2 s; in B, where the worker awaits eddy::sleep, it keeps ticking.
 //
+// Debug mode finds such a call: run it with EDDY_DEBUG=1 and eddy reports, for A, "task 'worker'
+// blocked the loop for 2000 ms after resuming at blocking_the_loop.cpp:NN", NN being the await
+// right before the blocking call (asyncio's debug mode does the same for slow callbacks).
+//
 //   blocking_the_loop [--scale F]   (F multiplies every duration; default 1.0)
 #include <eddy/eddy.hpp>
 
@@ -38,10 +42,12 @@ eddy::task<> ticker() {
     }
 }
 
-// The "work": 2 s of waiting, done badly (blocking the thread) or well (awaiting the loop).
+// The "work": a short await (say, a connection), then 2 s of waiting, done badly (blocking the
+// thread) or well (awaiting the loop).
 eddy::task<> worker(bool blocking) {
     say("  worker: start, waiting 2 s with %s\n",
         blocking ? "std::this_thread::sleep_for" : "co_await eddy::sleep");
+    co_await eddy::sleep(secs(0.01)); // EDDY_DEBUG=1 names this line for A's blocking step
     if (blocking) {
         std::this_thread::sleep_for(secs(2)); // the loop is stuck in here: no task runs
     } else {
@@ -54,7 +60,7 @@ eddy::task<> scenario(bool blocking) {
     g_longest_gap = 0;
     eddy::task_handle<void> tick = eddy::create_task(ticker(), "ticker");
     co_await eddy::sleep(secs(0.75)); // the ticker ticks once
-    co_await worker(blocking);
+    co_await eddy::create_task(worker(blocking), "worker");
     co_await eddy::sleep(secs(0.6)); // and a little more afterwards
     tick.cancel();
     try {

@@ -118,6 +118,30 @@ TEST_CASE("debug mode reports a task that blocks before its first co_await at it
     CHECK(contains(err, "blocks_at_start"));
 }
 
+TEST_CASE("a task made from a lambda that blocks at its start is reported with the lambda, "
+          "not eddy's wrapper",
+          "[debug]") {
+    env_var no_env("EDDY_DEBUG", nullptr);
+    const std::string err = capture_stderr([&] {
+        eddy::run(
+            []() -> eddy::task<> {
+                const auto block = std::chrono::milliseconds(60);
+                auto t = eddy::create_task(
+                    [block]() -> eddy::task<> {
+                        std::this_thread::sleep_for(block);
+                        co_await eddy::sleep(1ms);
+                    },
+                    "lambda");
+                co_await t;
+            }(),
+            debug_on(20ms));
+    });
+    INFO(err);
+    CHECK(contains(err, "task 'lambda' blocked the loop for "));
+    CHECK(contains(err, "before its first co_await"));
+    CHECK_FALSE(contains(err, "invoke_owned"));
+}
+
 TEST_CASE("debug mode stays silent about steps shorter than the threshold, and without debug "
           "mode nothing is reported",
           "[debug]") {

@@ -117,8 +117,10 @@ inline void report_never_awaited(code_location origin, const task_base* in) noex
 
 /// Debug mode: a step of `t` (null: a plain callback) ran for `took` without yielding.
 /// `resumed`/`origin`: the innermost frame's await and definition before the step ran.
+/// `next`: where the task suspended at the end of the step (unknown if it finished), so the
+/// blocking code lies between the two.
 inline void report_slow_step(const task_base* t, code_location resumed, code_location origin,
-                             std::chrono::nanoseconds took) noexcept {
+                             code_location next, std::chrono::nanoseconds took) noexcept {
     try {
         const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
         std::string msg = "eddy: ";
@@ -135,6 +137,9 @@ inline void report_slow_step(const task_base* t, code_location resumed, code_loc
             msg += origin.function_name();
             if (!resumed.known()) {
                 msg += " (" + where_text(origin) + ")";
+            }
+            if (next.known()) {
+                msg += "; next co_await at " + where_text(next);
             }
             if (const code_location c = t->created_at(); c.known()) {
                 msg += "; task created at " + where_text(c);

@@ -180,11 +180,13 @@ inline void event_loop::run_checked(std::size_t n) {
         // the task is kept alive across the step so that it can be named afterwards.
         code_location resumed;
         code_location origin;
+        bool wrapper_start = false; // the first step of create_task(lambda): name the lambda
         if (item.task != nullptr) {
             item.task->add_ref();
             const detail::frame_record& at = item.task->root_frame().innermost();
             resumed = at.where_;
             origin = at.origin_;
+            wrapper_start = !resumed.known() && detail::is_internal_frame(at);
         }
         const auto start = std::chrono::steady_clock::now(); // real time, even when virtual
         if (item.run != nullptr) {
@@ -194,7 +196,15 @@ inline void event_loop::run_checked(std::size_t n) {
         }
         const auto took = std::chrono::steady_clock::now() - start;
         if (took >= dbg_.slow_step) {
-            detail::report_slow_step(item.task, resumed, origin, took);
+            code_location next;
+            if (item.task != nullptr && !item.task->done()) {
+                const detail::frame_record& now = item.task->root_frame().innermost();
+                next = now.where_;
+                if (wrapper_start) {
+                    origin = now.origin_;
+                }
+            }
+            detail::report_slow_step(item.task, resumed, origin, next, took);
         }
         if (item.task != nullptr) {
             item.task->release();
