@@ -167,8 +167,7 @@ template <class T> class [[nodiscard]] task {
     task& operator=(const task&) = delete;
     ~task() {
         if (h_) {
-            if (!h_.done() && detail::running_loop_ != nullptr && detail::running_loop_->debug())
-                [[unlikely]] {
+            if (!h_.done()) [[unlikely]] {
                 report_if_never_started();
             }
             h_.destroy();
@@ -190,8 +189,12 @@ template <class T> class [[nodiscard]] task {
     [[nodiscard]] auto operator co_await() && noexcept { return awaiter<true>{h_}; }
 
   private:
-    // Debug mode: asyncio's "coroutine ... was never awaited".
-    void report_if_never_started() const noexcept {
+    // Debug mode: asyncio's "coroutine ... was never awaited". Out of line: a finished task's
+    // destructor (the common case) stays small enough to inline.
+    [[gnu::noinline]] void report_if_never_started() const noexcept {
+        if (detail::running_loop_ == nullptr || !detail::running_loop_->debug()) {
+            return;
+        }
         const detail::task_promise_base& p = h_.promise();
         if (!p.continuation_ && p.root_ == nullptr) {
             detail::report_never_awaited(p.origin_, detail::running_loop_->current_task());
