@@ -296,6 +296,16 @@ class event_loop {
     /// Returns false, doing nothing, when nothing could ever become ready (no ready work, no
     /// timer, no kernel operation).
     bool run_once() {
+        // Debug mode and shuffling get their own copy of the turn: a branch inside the hot
+        // copy's run phase cost 6 instructions per turn (callgrind), more than the test itself.
+        if (checked_steps_) [[unlikely]] {
+            return turn<true>();
+        }
+        return turn<false>();
+    }
+
+  private:
+    template <bool Checked> bool turn() {
         if (wake_rearm_) {
             rearm_wake();
         }
@@ -333,7 +343,7 @@ class event_loop {
                 t->fire_(t);
             }
         }
-        if (checked_steps_) [[unlikely]] {
+        if constexpr (Checked) {
             run_checked(ready_.size());
         } else {
             for (std::size_t n = ready_.size(); n > 0; --n) {
