@@ -218,7 +218,8 @@ struct eager_coroutine {
 };
 
 eddy::task<> suspends_forever() {
-    co_await std::suspend_always{}; // nothing will ever resume it: only destroying it ends it
+    std::suspend_always forever; // nothing will ever resume it: only destroying it ends it
+    co_await forever;
 }
 eddy::task<> awaits_by_reference(eddy::task<>& t) {
     co_await t;
