@@ -3,6 +3,9 @@
 
 #include <eddy/eddy.hpp>
 
+#include <coroutine>
+#include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -195,4 +198,54 @@ TEST_CASE("a task that has not started yet shows its coroutine's definition", "[
         co_await t;
         captured = {};
     }());
+}
+
+namespace {
+
+/// A coroutine type of the user's (not a task): starts at once, and its owner may destroy it
+/// while it is suspended, as any coroutine may be.
+struct eager_coroutine {
+    struct promise_type {
+        eager_coroutine get_return_object() {
+            return {std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_always final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+    std::coroutine_handle<promise_type> h;
+};
+
+eddy::task<> suspends_forever() {
+    std::suspend_always forever; // nothing will ever resume it: only destroying it ends it
+    co_await forever;
+}
+eddy::task<> awaits_by_reference(eddy::task<>& t) {
+    co_await t;
+}
+eager_coroutine drives(eddy::task<>& t) {
+    co_await awaits_by_reference(t);
+}
+
+} // namespace
+
+TEST_CASE("a task that outlives the suspended coroutine that awaited it is destroyed without "
+          "touching that coroutine's freed frame",
+          "[introspection][lifetime]") {
+    // The chain: drives -> awaits_by_reference -> leaf, where leaf is owned outside the chain.
+    // Destroying `drives` destroys awaits_by_reference's frame while leaf still names it as the
+    // coroutine awaiting it; leaf's destruction must not follow that link (ASan reports the
+    // use of the recycled frame).
+    const std::int64_t frames = eddy::live_frames();
+    eddy::run([]() -> eddy::task<> {
+        auto leaf = suspends_forever();
+        const eager_coroutine c = drives(leaf);
+        c.h.destroy();
+        leaf = eddy::task<>();
+        const eddy::call_graph g = eddy::capture_call_graph();
+        CHECK(g.call_stack.size() == 1);
+        co_return;
+    }());
+    CHECK(eddy::live_frames() == frames);
 }

@@ -25,6 +25,11 @@ struct frame_record {
         if (parent_ != nullptr && parent_->child_ == this) {
             parent_->child_ = nullptr;
         }
+        // Destroyed while suspended in a co_await of a task it does not own (one awaited by
+        // reference): that task lives on, and must not point back at this frame.
+        if (child_ != nullptr && child_->parent_ == this) {
+            child_->parent_ = nullptr;
+        }
     }
 
     /// Links `child` as the coroutine this one now awaits.
