@@ -47,8 +47,8 @@ eddy::task<> scenario(bool offload) {
     auto tick = eddy::create_task(ticker(), "ticker");
     co_await eddy::sleep(secs(0.75));
     say("  calling the blocking function %s\n", offload ? "through eddy::to_thread" : "directly");
-    const int result = offload ? co_await eddy::to_thread(legacy_blocking_call, 1)
-                               : legacy_blocking_call(1);
+    const int result =
+        offload ? co_await eddy::to_thread(legacy_blocking_call, 1) : legacy_blocking_call(1);
     say("  blocking call returned %d\n", result);
     co_await eddy::sleep(secs(0.6));
     tick.cancel();

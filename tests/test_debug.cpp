@@ -206,6 +206,19 @@ TEST_CASE("debug mode reports a coroutine destroyed without ever being awaited, 
             eddy::loop_options{});
     });
     CHECK_FALSE(contains(quiet, "never awaited"));
+
+    const std::string assigned = capture_stderr([&] {
+        eddy::run(
+            []() -> eddy::task<> {
+                auto t = never_awaited_leaf();
+                t = never_awaited_leaf(); // the first one is dropped by the assignment
+                const int v = co_await t;
+                CHECK(v == 1);
+            }(),
+            debug_on());
+    });
+    CHECK(assigned.find("was never awaited") != std::string::npos);
+    CHECK(assigned.find("was never awaited") == assigned.rfind("was never awaited"));
 }
 
 TEST_CASE("debug mode names where a task whose exception nobody retrieved was created", "[debug]") {
@@ -440,6 +453,12 @@ TEST_CASE("EDDY_SHUFFLE turns shuffling on with a printed seed that replays the 
         (void)capture_stderr([&] { again = start_order(eddy::loop_options{}); });
         CHECK(first == again);
         CHECK(first == start_order(shuffled(seed))); // the options' seed gives the same order
+    }
+    {
+        env_var one("EDDY_SHUFFLE", "1"); // a seed like any other, not "pick one"
+        std::vector<int> by_env;
+        (void)capture_stderr([&] { by_env = start_order(eddy::loop_options{}); });
+        CHECK(by_env == start_order(shuffled(1)));
     }
     {
         env_var bad("EDDY_SHUFFLE", "often");

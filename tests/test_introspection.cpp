@@ -249,3 +249,23 @@ TEST_CASE("a task that outlives the suspended coroutine that awaited it is destr
     }());
     CHECK(eddy::live_frames() == frames);
 }
+
+namespace {
+eddy::task<int> takes_a_location(eddy::code_location where) {
+    co_return static_cast<int>(where.line());
+}
+} // namespace
+
+TEST_CASE("a coroutine taking a code_location argument still records its own definition",
+          "[introspection]") {
+    eddy::run([]() -> eddy::task<> {
+        const eddy::code_location elsewhere = eddy::code_location::current();
+        auto t = eddy::create_task(takes_a_location(elsewhere), "located");
+        const eddy::call_graph g = eddy::capture_call_graph(t);
+        REQUIRE(g.call_stack.size() == 1);
+        CHECK(contains(g.call_stack[0].function, "takes_a_location"));
+        CHECK(g.call_stack[0].line != elsewhere.line());
+        const int v = co_await t;
+        CHECK(v == static_cast<int>(elsewhere.line()));
+    }());
+}

@@ -152,8 +152,7 @@ TEST_CASE("signals that cannot be handled are rejected with invalid_argument", "
     }());
 }
 
-TEST_CASE("an exception thrown by a signal handler is reported and the loop goes on",
-          "[signal]") {
+TEST_CASE("an exception thrown by a signal handler is reported and the loop goes on", "[signal]") {
     const std::string err = eddy_test::capture_stderr([] {
         eddy::run([]() -> eddy::task<> {
             eddy::add_signal_handler(SIGUSR1, [] { throw std::runtime_error("handler boom"); });

@@ -25,8 +25,7 @@ eddy::subprocess_options piped_io() {
 }
 } // namespace
 
-TEST_CASE("a child echoes what is written to its stdin back through its stdout",
-          "[subprocess]") {
+TEST_CASE("a child echoes what is written to its stdin back through its stdout", "[subprocess]") {
     pid_t pid = -1;
     eddy::run([&]() -> eddy::task<> {
         auto p = co_await eddy::create_subprocess_exec("cat", {}, piped_io());
@@ -78,8 +77,7 @@ TEST_CASE("exit codes and killing signals become the returncode", "[subprocess]"
     }());
 }
 
-TEST_CASE("100 processes run concurrently and each reports its own exit code",
-          "[subprocess]") {
+TEST_CASE("100 processes run concurrently and each reports its own exit code", "[subprocess]") {
     eddy::run([]() -> eddy::task<> {
         auto one = [](int i) -> eddy::task<int> {
             auto p = co_await eddy::create_subprocess_exec(
@@ -157,8 +155,7 @@ TEST_CASE("a process dropped without waiting is killed and reaped, leaving no zo
     CHECK(reaped(pid));
 }
 
-TEST_CASE("a task cancelled while its child runs leaves no zombie at run's end",
-          "[subprocess]") {
+TEST_CASE("a task cancelled while its child runs leaves no zombie at run's end", "[subprocess]") {
     pid_t pid = -1;
     eddy::run([&]() -> eddy::task<> {
         auto child = eddy::create_task([&]() -> eddy::task<> {
@@ -172,8 +169,7 @@ TEST_CASE("a task cancelled while its child runs leaves no zombie at run's end",
     CHECK(reaped(pid));
 }
 
-TEST_CASE("stderr can join stdout, stdin can be /dev/null, and cwd and env apply",
-          "[subprocess]") {
+TEST_CASE("stderr can join stdout, stdin can be /dev/null, and cwd and env apply", "[subprocess]") {
     eddy::run([]() -> eddy::task<> {
         eddy::subprocess_options o;
         o.stdin_ = eddy::stdio::devnull;
@@ -197,7 +193,8 @@ TEST_CASE("a child starts with no blocked signal and SIGPIPE at its default acti
         eddy::add_signal_handler(SIGUSR1, [] {});
         eddy::subprocess_options o;
         o.stdout_ = eddy::stdio::pipe;
-        auto p = co_await eddy::create_subprocess_exec("grep", {"-E", "^Sig(Blk|Ign)", "/proc/self/status"}, o);
+        auto p = co_await eddy::create_subprocess_exec(
+            "grep", {"-E", "^Sig(Blk|Ign)", "/proc/self/status"}, o);
         const auto out = co_await p.communicate();
         CHECK(out.out.find("SigBlk:\t0000000000000000") != std::string::npos);
         // (glibc's own real-time signals 32 and 33 may show as ignored: not ours to reset)
@@ -210,8 +207,7 @@ TEST_CASE("a child starts with no blocked signal and SIGPIPE at its default acti
     }());
 }
 
-TEST_CASE("communicate ignores a child that exits without reading its input",
-          "[subprocess]") {
+TEST_CASE("communicate ignores a child that exits without reading its input", "[subprocess]") {
     eddy::run([]() -> eddy::task<> {
         auto p = co_await eddy::create_subprocess_exec("true", {}, piped_io());
         const std::string big(4 << 20, 'x');
@@ -224,8 +220,8 @@ TEST_CASE("communicate ignores a child that exits without reading its input",
 TEST_CASE("options written as designated initializers inside co_await compile and apply",
           "[subprocess]") {
     eddy::run([]() -> eddy::task<> {
-        auto p = co_await eddy::create_subprocess_exec(
-            "sh", {"-c", "echo designated"}, {.stdout_ = eddy::stdio::pipe});
+        auto p = co_await eddy::create_subprocess_exec("sh", {"-c", "echo designated"},
+                                                       {.stdout_ = eddy::stdio::pipe});
         const auto out = co_await p.communicate();
         CHECK(out.out == "designated\n");
         const std::vector<std::string> argv_list{"-c", "exit 5"};

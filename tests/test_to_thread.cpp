@@ -43,8 +43,7 @@ TEST_CASE("to_thread rethrows the exception the call threw", "[to_thread]") {
     }());
 }
 
-TEST_CASE("to_thread handles void, reference and move-only results and arguments",
-          "[to_thread]") {
+TEST_CASE("to_thread handles void, reference and move-only results and arguments", "[to_thread]") {
     static int shared_value = 0;
     eddy::run([]() -> eddy::task<> {
         int& ref = co_await eddy::to_thread([]() -> int& { return shared_value; });
@@ -97,8 +96,7 @@ TEST_CASE("10,000 offloaded calls all complete, sequentially and concurrently", 
     CHECK(eddy::live_frames() == frames);
 }
 
-TEST_CASE("run_in_executor runs on the given pool and never exceeds its threads",
-          "[to_thread]") {
+TEST_CASE("run_in_executor runs on the given pool and never exceeds its threads", "[to_thread]") {
     eddy::thread_pool pool(2);
     std::atomic<int> running{0};
     std::atomic<int> peak{0};
@@ -212,7 +210,8 @@ TEST_CASE("call_soon_threadsafe from 4 threads runs every callback on the loop t
                 threads.emplace_back([&, handle] {
                     for (int i = 0; i < per_thread; ++i) {
                         handle.call_soon_threadsafe([&] {
-                            wrong_thread = wrong_thread || std::this_thread::get_id() != loop_thread;
+                            wrong_thread =
+                                wrong_thread || std::this_thread::get_id() != loop_thread;
                             if (++count == 4 * per_thread) {
                                 all_done.set();
                             }

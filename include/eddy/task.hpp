@@ -20,6 +20,17 @@ template <class T = void> class task;
 
 namespace detail {
 
+/// The place a promise is made, which is its coroutine's definition. A type of its own, not
+/// code_location: a promise constructor is tried with the coroutine's own arguments first, and
+/// a coroutine taking a code_location would otherwise hand it over as the origin.
+struct promise_origin {
+    code_location where;
+    [[nodiscard]] static constexpr promise_origin
+    current(code_location w = code_location::current()) noexcept {
+        return promise_origin{w};
+    }
+};
+
 /// What a task's await_transform hands to co_await: the awaiter of the awaited object, by value
 /// when its operator co_await made one, else by reference to the object itself. Returning the
 /// object itself (A&&) does not work: g++ 12 then copies the awaiter into the frame, and eddy's
@@ -78,8 +89,8 @@ struct task_promise_base : pooled, frame_record {
 
 template <class T> struct task_promise final : task_promise_base {
     /// `origin` defaults to the coroutine's definition (the promise is made inside it).
-    explicit task_promise(code_location origin = code_location::current()) noexcept
-        : task_promise_base(origin) {}
+    explicit task_promise(promise_origin origin = promise_origin::current()) noexcept
+        : task_promise_base(origin.where) {}
     task<T> get_return_object() noexcept;
     template <class U>
     requires std::is_convertible_v<U&&, T>
@@ -102,8 +113,8 @@ template <class T> struct task_promise final : task_promise_base {
 };
 
 template <class T> struct task_promise<T&> final : task_promise_base {
-    explicit task_promise(code_location origin = code_location::current()) noexcept
-        : task_promise_base(origin) {}
+    explicit task_promise(promise_origin origin = promise_origin::current()) noexcept
+        : task_promise_base(origin.where) {}
     task<T&> get_return_object() noexcept;
     void return_value(T& v) noexcept { value_.emplace(v); }
     T& result() {
@@ -116,8 +127,8 @@ template <class T> struct task_promise<T&> final : task_promise_base {
 };
 
 template <> struct task_promise<void> final : task_promise_base {
-    explicit task_promise(code_location origin = code_location::current()) noexcept
-        : task_promise_base(origin) {}
+    explicit task_promise(promise_origin origin = promise_origin::current()) noexcept
+        : task_promise_base(origin.where) {}
     task<void> get_return_object() noexcept;
     void return_void() const noexcept {}
     void result() const {
@@ -157,6 +168,9 @@ template <class T> class [[nodiscard]] task {
     task& operator=(task&& other) noexcept {
         if (this != &other) {
             if (h_) {
+                if (!h_.done()) [[unlikely]] {
+                    report_if_never_started();
+                }
                 h_.destroy();
             }
             h_ = std::exchange(other.h_, {});

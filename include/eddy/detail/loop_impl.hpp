@@ -125,7 +125,7 @@ inline void event_loop::configure_debug(const loop_options& opts) {
         // The options win, as for EDDY_BACKEND: a test that fixes its seed stays replayable.
         char* end = nullptr;
         const unsigned long long v = std::strtoull(env, &end, 10);
-        if (std::string_view(env) == "random" || std::string_view(env) == "1") {
+        if (std::string_view(env) == "random") {
             shuffle = print = true;
         } else if (end != env && *end == '\0' && v != 0) {
             shuffle = true;
