@@ -50,7 +50,7 @@ class code_location {
     [[nodiscard]] static constexpr code_location
     current(const char* file = __builtin_FILE(), const char* fn = __builtin_FUNCTION(),
             unsigned line = __builtin_LINE()) noexcept {
-        return code_location(file, fn, line);
+        return {file, fn, line};
     }
     [[nodiscard]] constexpr const char* file_name() const noexcept {
         return file_;

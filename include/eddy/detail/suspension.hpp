@@ -4,8 +4,7 @@
 
 #include "eddy/loop.hpp"
 
-namespace eddy {
-namespace detail {
+namespace eddy::detail {
 
 /// The common core of eddy's awaiters that suspend a task until an event. Protocol:
 /// `arm` in await_suspend (installs the task's cancel hook), then register with whatever will
@@ -72,5 +71,4 @@ struct suspension : cancel_hook {
     }
 };
 
-} // namespace detail
-} // namespace eddy
+} // namespace eddy::detail
