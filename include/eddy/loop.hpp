@@ -48,7 +48,8 @@ struct loop_options {
     /// the task's name, the co_await it resumed from and where it was created), coroutines
     /// destroyed without ever being awaited, the tasks still pending when the loop shuts
     /// down (with where each waits), and it aborts with a message when another thread touches
-    /// the loop. Costs a clock read per step; off, it costs a predictable branch.
+    /// the loop. Costs two clock reads per step; off, the loop runs a copy of its turn without
+    /// the checks (docs/debug_cost.md).
     bool debug = false;
     /// Debug mode: a step running longer than this is reported (asyncio's
     /// slow_callback_duration).
