@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <version>
 #if defined(__cpp_lib_source_location)
 #include <source_location>
@@ -76,5 +77,15 @@ class code_location {
         return line() != 0;
     }
 };
+
+namespace detail {
+/// "file:line", or "" when unknown (eddy's reports and call graphs).
+inline std::string where_text(code_location l) {
+    if (!l.known()) {
+        return {};
+    }
+    return std::string(l.file_name()) + ':' + std::to_string(l.line());
+}
+} // namespace detail
 
 } // namespace eddy

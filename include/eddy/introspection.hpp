@@ -125,11 +125,7 @@ inline call_graph build_graph(task_base* t, const frame_record* running, code_lo
 }
 
 inline void format_graph(std::string& out, const call_graph& g, const std::string& indent) {
-    out += indent + "* " + task_label(*g.task.get());
-    if (const code_location c = g.task.created_at(); c.known()) {
-        out += " (created at " + where_text(c) + ")";
-    }
-    out += '\n';
+    out += indent + "* " + task_title(*g.task.get()) + '\n';
     if (!g.call_stack.empty()) {
         out += indent + "+ Call stack:\n";
         for (const frame_entry& f : g.call_stack) {

@@ -145,7 +145,7 @@ class event_loop {
     [[nodiscard]] bool debug() const noexcept { return dbg_.debug; }
     /// The seed ready work is shuffled with (loop_options::shuffle); 0 when not shuffling.
     [[nodiscard]] std::uint64_t shuffle_seed() const noexcept {
-        return dbg_.shuffle ? dbg_.shuffle_seed : 0;
+        return dbg_.shuffle_seed;
     }
 
     /// The reactor backend this loop runs on: "io_uring" or "epoll".
@@ -310,7 +310,7 @@ class event_loop {
         if (wake_rearm_) {
             rearm_wake();
         }
-        const std::uint64_t user_ops = reactor_->in_flight() - internal_in_flight();
+        const std::uint64_t user_ops = in_flight();
         if (!ready_.empty()) {
             // Busy: the kernel is polled only every poll_interval turns (tokio's
             // event_interval). A turn that just scheduled more work (a stream's send task, a

@@ -16,14 +16,6 @@
 
 namespace eddy::detail {
 
-/// "file:line", or "" when unknown.
-inline std::string where_text(code_location l) {
-    if (!l.known()) {
-        return {};
-    }
-    return std::string(l.file_name()) + ':' + std::to_string(l.line());
-}
-
 /// eddy's own wrapper coroutine that keeps a lambda alive (invoke_owned) is left out of call
 /// graphs: it is not the user's code and always sits right above the lambda's frame.
 inline bool is_internal_frame(const frame_record& f) noexcept {
@@ -37,6 +29,15 @@ inline bool is_internal_frame(const frame_record& f) noexcept {
 /// "task 'name'" or "unnamed task".
 inline std::string task_label(const task_base& t) {
     return t.name().empty() ? std::string("unnamed task") : "task '" + t.name() + "'";
+}
+
+/// The label plus, when known (debug mode), " (created at file:line)".
+inline std::string task_title(const task_base& t) {
+    std::string s = task_label(t);
+    if (const code_location c = t.created_at(); c.known()) {
+        s += " (created at " + where_text(c) + ")";
+    }
+    return s;
 }
 
 /// One frame as a call graph line: "file:line in function" where `line` is its latest await
@@ -62,9 +63,8 @@ inline std::vector<const frame_record*> frames_of(const task_base& t) {
 /// What a loop in debug mode or shuffling ready work needs per turn (kept out of the hot path).
 struct debug_settings {
     bool debug = false;
-    bool shuffle = false;
     std::chrono::nanoseconds slow_step{};
-    std::uint64_t shuffle_seed = 0;
+    std::uint64_t shuffle_seed = 0; // 0: not shuffling
     std::uint64_t rng = 0; // splitmix64 state
     std::thread::id owner;
 
@@ -101,10 +101,7 @@ inline void report_never_awaited(code_location origin, const task_base* in) noex
         msg += origin.function_name();
         msg += " (" + where_text(origin) + ") was never awaited";
         if (in != nullptr) {
-            msg += "; dropped in " + task_label(*in);
-            if (const code_location c = in->created_at(); c.known()) {
-                msg += " (created at " + where_text(c) + ")";
-            }
+            msg += "; dropped in " + task_title(*in);
             const frame_record& at = in->root_frame().innermost();
             if (at.where_.known()) {
                 msg += " after " + where_text(at.where_);

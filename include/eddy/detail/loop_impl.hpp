@@ -93,8 +93,7 @@ inline void event_loop::advance_virtual_time() {
         return; // a timer is already due
     }
     const std::int64_t until = real_now_ns() + virtual_grace_ns;
-    while (idle() && (reactor_->in_flight() != internal_in_flight() || external_ != 0 ||
-                      inbox_->has_handles())) {
+    while (idle() && (in_flight() != 0 || external_ != 0 || inbox_->has_handles())) {
         const std::int64_t left = until - real_now_ns();
         if (left <= 0) {
             break;
@@ -142,7 +141,6 @@ inline void event_loop::configure_debug(const loop_options& opts) {
             std::random_device rd;
             seed = (static_cast<std::uint64_t>(rd()) << 32U) | rd();
         }
-        dbg_.shuffle = true;
         dbg_.shuffle_seed = seed;
         dbg_.rng = seed;
         if (print) {
@@ -153,11 +151,11 @@ inline void event_loop::configure_debug(const loop_options& opts) {
                          static_cast<unsigned long long>(seed));
         }
     }
-    checked_steps_ = dbg_.debug || dbg_.shuffle;
+    checked_steps_ = dbg_.debug || dbg_.shuffle_seed != 0;
 }
 
 inline void event_loop::run_checked(std::size_t n) {
-    if (dbg_.shuffle) {
+    if (dbg_.shuffle_seed != 0) {
         // Fisher-Yates over this turn's items only: work scheduled during the turn still runs
         // on a later one, so a shuffle only reorders what asyncio could have run in any order.
         for (std::size_t i = n; i > 1; --i) {
@@ -223,11 +221,7 @@ inline void event_loop::report_pending() noexcept {
                 continue; // reported when the loop first shut down
             }
             ++count;
-            msg += "  " + detail::task_label(*t);
-            if (const code_location c = t->created_at(); c.known()) {
-                msg += " (created at " + detail::where_text(c) + ")";
-            }
-            msg += " waits at:\n";
+            msg += "  " + detail::task_title(*t) + " waits at:\n";
             for (const detail::frame_record* f : detail::frames_of(*t)) {
                 msg += "    " + detail::frame_text(*f) + "\n";
             }

@@ -129,11 +129,7 @@ class task_base : public future_base {
     [[nodiscard]] std::string describe() const override {
         std::string d = name().empty() ? std::string("task") : "task '" + name() + "'";
         if (const code_location c = created_at(); c.known()) {
-            d += " (created at ";
-            d += c.file_name();
-            d += ':';
-            d += std::to_string(c.line());
-            d += ')';
+            d += " (created at " + where_text(c) + ")";
         }
         return d;
     }
