@@ -1,10 +1,15 @@
 // The loop's internals: the frame pool, the timer heap and the ready queue.
 #include "helpers.hpp"
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
+#include <string>
 #include <vector>
+
+using namespace std::chrono_literals;
 
 TEST_CASE("the frame pool hands a freed block back to the next allocation of its class",
           "[loop][pool]") {
@@ -105,4 +110,85 @@ TEST_CASE("the timer store agrees with a model under random pushes, cancels and 
             }
         }
     }
+}
+
+namespace {
+eddy::task<void> log_when_set(eddy::event& ev, std::vector<std::string>& log, std::string name) {
+    co_await ev.wait();
+    log.push_back(std::move(name));
+}
+} // namespace
+
+TEST_CASE("a task that suspends hands the thread to the next ready task in FIFO order",
+          "[loop][switch]") {
+    // main wakes b, then c, then waits for b's signal: asyncio runs b, c, then main. A switch
+    // to the most recently woken task (or to main, which b wakes) would break that order.
+    std::vector<std::string> log;
+    eddy::run([&log]() -> eddy::task<void> {
+        eddy::event eb;
+        eddy::event ec;
+        eddy::event em;
+        auto b = eddy::create_task([&]() -> eddy::task<void> {
+            co_await eb.wait();
+            log.emplace_back("b");
+            em.set();
+        });
+        auto c = eddy::create_task(log_when_set(ec, log, "c"));
+        co_await eddy::sleep(0s); // b and c now wait
+        eb.set();
+        ec.set();
+        co_await em.wait();
+        log.emplace_back("main");
+        co_await b;
+        co_await c;
+    }());
+    CHECK(log == std::vector<std::string>{"b", "c", "main"});
+}
+
+TEST_CASE("tasks handing work to each other without end still let timers and I/O in",
+          "[loop][switch]") {
+    // Two tasks ping-pong through events; every hand-off can switch straight to the other task
+    // without going back to the loop. The loop must still get its turns: a timer and a pipe read
+    // have to complete while the ping-pong runs, or it gives up after 10,000,000 round trips.
+    eddy_test::pipe_pair p;
+    const char byte = 'x';
+    REQUIRE(::write(p.w, &byte, 1) == 1);
+    bool timer_fired = false;
+    bool read_done = false;
+    long round_trips = 0;
+    eddy::run([&]() -> eddy::task<void> {
+        eddy::event ping;
+        eddy::event pong;
+        bool stop = false;
+        auto partner = eddy::create_task([&]() -> eddy::task<void> {
+            while (!stop) {
+                co_await ping.wait();
+                ping.clear();
+                pong.set();
+            }
+        });
+        auto sleeper = eddy::create_task([&]() -> eddy::task<void> {
+            co_await eddy::sleep(1ms);
+            timer_fired = true;
+        });
+        auto reader = eddy::create_task([&]() -> eddy::task<void> {
+            std::byte buf[1];
+            const std::size_t n = co_await eddy::read_some(p.r, std::span<std::byte>(buf));
+            read_done = n == 1;
+        });
+        while (!(timer_fired && read_done) && round_trips < 10'000'000) {
+            ping.set();
+            co_await pong.wait();
+            pong.clear();
+            ++round_trips;
+        }
+        stop = true;
+        ping.set();
+        co_await partner;
+        co_await sleeper;
+        co_await reader;
+    }());
+    CHECK(timer_fired);
+    CHECK(read_done);
+    CHECK(round_trips < 10'000'000);
 }

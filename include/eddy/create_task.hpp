@@ -40,7 +40,7 @@ template <class T> class task_state final : public task_base, public pooled {
             set_name(std::string(name));
         }
         loop.register_task(*this);
-        loop.post_step(&first_step, this, this);
+        loop.schedule(coro_.handle(), this); // see task_promise_base::initial_awaiter
     }
 
     [[nodiscard]] result_slot<T>& slot() noexcept { return coro_.handle().promise().value_; }
@@ -61,25 +61,6 @@ template <class T> class task_state final : public task_base, public pooled {
     void destroy() noexcept override { delete this; }
 
   private:
-    static void first_step(void* p) noexcept {
-        auto* self = static_cast<task_state*>(p);
-        if (self->take_pending_cancel()) {
-            // Cancelled before it started: the coroutine never runs, as asyncio throws
-            // CancelledError into a task before its first step.
-            self->finish(status::cancelled, cancelled_exception(self->cancel_message()));
-            return;
-        }
-        self->coro_.handle().resume();
-    }
-
-    static std::exception_ptr cancelled_exception(const std::string& message) noexcept {
-        try {
-            return std::make_exception_ptr(cancelled_error(message));
-        } catch (...) {
-            return std::current_exception(); // bad_alloc copying the message
-        }
-    }
-
     static bool is_cancellation(const std::exception_ptr& e) noexcept {
         try {
             std::rethrow_exception(e); // only on a task's failure, never on its success path

@@ -144,9 +144,7 @@ class event_loop {
     /// True in debug mode (loop_options::debug or EDDY_DEBUG=1).
     [[nodiscard]] bool debug() const noexcept { return dbg_.debug; }
     /// The seed ready work is shuffled with (loop_options::shuffle); 0 when not shuffling.
-    [[nodiscard]] std::uint64_t shuffle_seed() const noexcept {
-        return dbg_.shuffle_seed;
-    }
+    [[nodiscard]] std::uint64_t shuffle_seed() const noexcept { return dbg_.shuffle_seed; }
 
     /// The reactor backend this loop runs on: "io_uring" or "epoll".
     [[nodiscard]] const char* backend() const noexcept { return reactor_->name(); }
@@ -291,6 +289,31 @@ class event_loop {
 
     /// Turns in a row with ready work after which the kernel is polled without waiting.
     static constexpr std::uint32_t poll_interval = 8;
+    /// Switches (see next_ready) a turn may make past the end of its batch.
+    static constexpr std::uint32_t max_switches = 64;
+
+    /// eddy internal, for an awaiter whose task is suspending (the return of its await_suspend):
+    /// the coroutine the thread goes on with, by symmetric transfer, or noop_coroutine() to
+    /// return to the loop. It is the front of the ready queue, and only once the turn's batch
+    /// has run, so work runs in exactly the FIFO order the loop would give it; a switch saves
+    /// the loop's round trip (a queue pop and the next turn's bookkeeping), which is most of a
+    /// task switch between two tasks handing work to each other. What a switch skips is the turn
+    /// boundary (polling the kernel, firing expired timers, taking other threads' posts): at
+    /// most max_switches times in a row, as if the loop had been that much faster. Debug mode
+    /// and shuffling never switch: each step is measured or reordered on its own.
+    [[nodiscard]] std::coroutine_handle<> next_ready() noexcept {
+        if (switches_left_ == 0 || ready_.empty()) {
+            return std::noop_coroutine();
+        }
+        const detail::ready_item& front = ready_.front();
+        if (front.run != nullptr || detail::transfer_depth_ >= detail::max_transfer_depth) {
+            return std::noop_coroutine(); // a callback is run by the loop; or the stack is deep
+        }
+        --switches_left_;
+        ++detail::transfer_depth_;
+        current_ = front.task;
+        return std::coroutine_handle<>::from_address(ready_.pop().ptr);
+    }
 
     /// One turn: poll I/O (waiting only if nothing is ready, until the nearest timer), move
     /// expired timers to the ready queue, run what was ready at the start of the run phase.
@@ -348,6 +371,9 @@ class event_loop {
             run_checked(ready_.size());
         } else {
             for (std::size_t n = ready_.size(); n > 0; --n) {
+                if (n == 1) {
+                    switches_left_ = max_switches; // next_ready may take over from here
+                }
                 const detail::ready_item item = ready_.pop();
                 current_ = item.task;
                 detail::transfer_depth_ = 0;
@@ -357,6 +383,7 @@ class event_loop {
                     std::coroutine_handle<>::from_address(item.ptr).resume();
                 }
             }
+            switches_left_ = 0;
         }
         current_ = nullptr;
         ready_.rewind_if_empty();
@@ -446,6 +473,9 @@ class event_loop {
     std::uint64_t external_ = 0;
     int internal_ = 0;
     std::uint32_t busy_turns_ = 0; // turns with ready work since the kernel was last polled
+    // next_ready's budget: non-zero only while an unchecked turn runs the last item of its
+    // batch (and what that item switches to).
+    std::uint32_t switches_left_ = 0;
     bool wake_rearm_ = false;
     bool inbox_closed_ = false;
     std::unique_ptr<thread_pool> pool_;

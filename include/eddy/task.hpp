@@ -60,17 +60,38 @@ struct task_promise_base : pooled, frame_record {
             p.detach();
             if (p.root_ != nullptr) {
                 // The outermost coroutine of a scheduled task: its state takes over (and may
-                // destroy this frame, which is allowed now that it is suspended).
+                // destroy this frame, which is allowed now that it is suspended), then the
+                // thread goes on with the next ready coroutine, typically the one that awaited
+                // this task.
                 p.root_->on_coroutine_done();
-                return std::noop_coroutine();
+                return running_loop_ != nullptr ? running_loop_->next_ready()
+                                                : std::noop_coroutine();
             }
             return p.continuation_ ? transfer_to(p.continuation_) : std::noop_coroutine();
         }
         void await_resume() const noexcept {}
     };
 
+    /// A task starts suspended. A scheduled task's first step delivers a cancellation that
+    /// came before it: cancelled_error from here reaches unhandled_exception() (the initial
+    /// await_resume is inside the coroutine's try block), so the body never runs, as asyncio
+    /// throws CancelledError into a task at its first step.
+    struct initial_awaiter {
+        task_promise_base* p_;
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> /*unused*/) const noexcept {}
+        void await_resume() const {
+            if (p_->root_ != nullptr && p_->root_->take_pending_cancel()) [[unlikely]] {
+                throw_cancelled(*p_->root_);
+            }
+        }
+        [[noreturn, gnu::noinline]] static void throw_cancelled(const task_base& t) {
+            throw cancelled_error(t.cancel_message());
+        }
+    };
+
     explicit task_promise_base(code_location origin) noexcept : frame_record(origin) {}
-    [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
+    [[nodiscard]] initial_awaiter initial_suspend() noexcept { return {this}; }
     /// Records where the coroutine suspends (call graphs, debug reports), then awaits `a` as
     /// co_await would. `where` defaults to the co_await's own line.
     template <class A>

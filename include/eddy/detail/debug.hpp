@@ -65,7 +65,7 @@ struct debug_settings {
     bool debug = false;
     std::chrono::nanoseconds slow_step{};
     std::uint64_t shuffle_seed = 0; // 0: not shuffling
-    std::uint64_t rng = 0; // splitmix64 state
+    std::uint64_t rng = 0;          // splitmix64 state
     std::thread::id owner;
 
     /// splitmix64: small, good enough to permute a turn, and the same sequence everywhere.

@@ -33,6 +33,13 @@ struct parked : suspension, list_node {
         deliver_pending_cancel();
         return true;
     }
+    /// park(), then the coroutine the thread switches to (event_loop::next_ready): the
+    /// await_suspend step of a waiter whose primitive often hands work straight to another
+    /// task (an event, a queue).
+    std::coroutine_handle<> park_and_switch(std::coroutine_handle<> h, intrusive_list& fifo) {
+        park(h, fifo);
+        return loop_->next_ready();
+    }
     /// Hands the waiter what it waited for and schedules it.
     void grant() noexcept {
         unlink();
@@ -42,10 +49,13 @@ struct parked : suspension, list_node {
     /// eddy::invalid_state_error if the primitive died meanwhile.
     void resume() {
         finish_wait();
-        if (orphaned_) {
-            throw invalid_state_error("eddy: a synchronization primitive was destroyed while a "
-                                      "task waited on it");
+        if (orphaned_) [[unlikely]] {
+            throw_orphaned();
         }
+    }
+    [[noreturn, gnu::noinline]] static void throw_orphaned() {
+        throw invalid_state_error("eddy: a synchronization primitive was destroyed while a "
+                                  "task waited on it");
     }
 
   private:

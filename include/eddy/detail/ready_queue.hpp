@@ -35,6 +35,8 @@ class ready_queue {
     }
 
     ready_item pop() noexcept { return buf_[head_++ & mask_]; }
+    /// The next item pop() returns (!empty()).
+    [[nodiscard]] const ready_item& front() const noexcept { return buf_[head_ & mask_]; }
 
     /// The i-th item from the front (i < size()).
     [[nodiscard]] ready_item& at(std::size_t i) noexcept { return buf_[(head_ + i) & mask_]; }
@@ -51,7 +53,9 @@ class ready_queue {
   private:
     static constexpr std::size_t initial = 256;
 
-    void grow() {
+    // Out of line and cold: inlined, its call to operator new made every caller that
+    // schedules work (a waiter's wake) save and restore six registers.
+    [[gnu::noinline, gnu::cold]] void grow() {
         const std::size_t cap = (mask_ + 1) * 2;
         auto next = std::make_unique<ready_item[]>(cap);
         const std::size_t n = size();

@@ -57,7 +57,8 @@ template <class T> class ring {
     }
 
   private:
-    void grow() {
+    // Cold and out of line, as ready_queue::grow: keeps push_back cheap to inline.
+    [[gnu::noinline, gnu::cold]] void grow() {
         const std::size_t cap = cap_ == 0 ? 8 : cap_ * 2;
         T* next = std::allocator<T>().allocate(cap);
         std::size_t done = 0;

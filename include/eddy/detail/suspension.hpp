@@ -54,10 +54,14 @@ struct suspension : cancel_hook {
     /// On resumption: ends the hook and throws cancelled_error if the wait was called off.
     void finish_wait() {
         disarm();
-        if (cancelled_) {
-            absorb_pending_cancel();
-            throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
+        if (cancelled_) [[unlikely]] {
+            throw_cancelled();
         }
+    }
+    /// Out of line: inlined, the throw made every await_resume too big to inline this call.
+    [[noreturn, gnu::noinline]] void throw_cancelled() {
+        absorb_pending_cancel();
+        throw cancelled_error(task_ != nullptr ? task_->cancel_message() : std::string());
     }
     /// Called by an awaiter about to end with cancelled_error because of a cancellation it took:
     /// requests made after it was woken are answered by that same error (asyncio raises
