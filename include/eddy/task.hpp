@@ -63,9 +63,10 @@ struct task_promise_base : pooled, frame_record {
                 // destroy this frame, which is allowed now that it is suspended), then the
                 // thread goes on with the next ready coroutine, typically the one that awaited
                 // this task.
+                const bool may_switch = p.root_->switch_when_done_;
                 p.root_->on_coroutine_done();
-                return running_loop_ != nullptr ? running_loop_->next_ready()
-                                                : std::noop_coroutine();
+                return may_switch && running_loop_ != nullptr ? running_loop_->next_ready()
+                                                              : std::noop_coroutine();
             }
             return p.continuation_ ? transfer_to(p.continuation_) : std::noop_coroutine();
         }

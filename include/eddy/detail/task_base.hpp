@@ -116,6 +116,10 @@ class task_base : public future_base {
     };
     link loop_link_;
     bool shutdown_cancelled_ = false;
+    /// Whether the thread may switch to the next ready task when this one finishes (see
+    /// event_loop::next_ready). eddy::run clears it for its main task: run stops the loop
+    /// there, and a task created in main's last step is cancelled before it starts.
+    bool switch_when_done_ = true;
 
     /// The task's context-variable values (null: none set; see context_var). Owned: one
     /// reference, released with the task.
