@@ -417,9 +417,11 @@ class event_loop {
         __builtin_prefetch(p);      // a frame's resume pointer and its promise
         __builtin_prefetch(p + 64); // the rest of a small frame: its awaiter
         __builtin_prefetch(p + 128);
-        const auto* t = reinterpret_cast<const char*>(item.task);
-        __builtin_prefetch(t); // the task state: its cancel hook, its place in tasks_
-        __builtin_prefetch(t + 64);
+        if (item.task != nullptr) {
+            const auto* t = reinterpret_cast<const char*>(item.task);
+            __builtin_prefetch(t); // the task state: its cancel hook, its place in tasks_
+            __builtin_prefetch(t + 64);
+        }
     }
     // Second stage, once the task state has arrived: a task that finishes unlinks itself from
     // tasks_, writing into its two neighbours, which are as cold as it was.
