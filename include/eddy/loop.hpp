@@ -370,18 +370,15 @@ class event_loop {
         if constexpr (Checked) {
             run_checked(ready_.size());
         } else {
-            for (std::size_t n = ready_.size(); n > 0; --n) {
+            std::size_t n = ready_.size();
+            if (n > 2 * prefetch_distance) [[unlikely]] {
+                n = run_prefetching(n);
+            }
+            for (; n > 0; --n) {
                 if (n == 1) {
                     switches_left_ = max_switches; // next_ready may take over from here
                 }
-                const detail::ready_item item = ready_.pop();
-                current_ = item.task;
-                detail::transfer_depth_ = 0;
-                if (item.run != nullptr) {
-                    item.run(item.ptr);
-                } else {
-                    std::coroutine_handle<>::from_address(item.ptr).resume();
-                }
+                run_item(ready_.pop());
             }
             switches_left_ = 0;
         }
@@ -391,6 +388,49 @@ class event_loop {
     }
 
   private:
+    // A long turn (a million timers expiring together) resumes frames and task states that
+    // are cold and scattered: each item then costs a few dependent cache misses. Fetching the
+    // lines of the item this many places ahead overlaps those misses (the short turns of
+    // ordinary work, fewer items than this, skip it).
+    static constexpr std::size_t prefetch_distance = 8;
+    void run_item(const detail::ready_item& item) {
+        current_ = item.task;
+        detail::transfer_depth_ = 0;
+        if (item.run != nullptr) {
+            item.run(item.ptr);
+        } else {
+            std::coroutine_handle<>::from_address(item.ptr).resume();
+        }
+    }
+    // Runs all but the last 2 * prefetch_distance of the turn's n items; returns how many are
+    // left. A loop of its own so that short turns do not pay for the prefetching's tests.
+    std::size_t run_prefetching(std::size_t n) {
+        for (; n > 2 * prefetch_distance; --n) {
+            prefetch(ready_.at(2 * prefetch_distance));
+            prefetch_links(ready_.at(prefetch_distance));
+            run_item(ready_.pop());
+        }
+        return n;
+    }
+    static void prefetch(const detail::ready_item& item) noexcept {
+        const auto* p = static_cast<const char*>(item.ptr);
+        __builtin_prefetch(p);      // a frame's resume pointer and its promise
+        __builtin_prefetch(p + 64); // the rest of a small frame: its awaiter
+        __builtin_prefetch(p + 128);
+        if (item.task != nullptr) {
+            const auto* t = reinterpret_cast<const char*>(item.task);
+            __builtin_prefetch(t); // the task state: its cancel hook, its place in tasks_
+            __builtin_prefetch(t + 64);
+        }
+    }
+    // Second stage, once the task state has arrived: a task that finishes unlinks itself from
+    // tasks_, writing into its two neighbours, which are as cold as it was.
+    static void prefetch_links(const detail::ready_item& item) noexcept {
+        if (item.task != nullptr) {
+            __builtin_prefetch(item.task->loop_link_.prev_);
+            __builtin_prefetch(item.task->loop_link_.next_);
+        }
+    }
     void check_thread(const char* what) const noexcept {
         if (dbg_.debug) [[unlikely]] {
             if (std::this_thread::get_id() != dbg_.owner) {

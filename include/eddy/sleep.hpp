@@ -7,6 +7,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <exception>
 
 namespace eddy {
 namespace detail {
@@ -62,10 +63,23 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
     void await_resume() { finish_wait(); }
 
   private:
-    static void on_fire(timer_node* t) noexcept { static_cast<sleep_awaiter*>(t)->wake(); }
+    // Schedules without ending the hook (wake() would): ending it reads the task's state, a
+    // cache miss per timer when a million fire at once; finish_wait ends it on resumption, and
+    // on_cancel meanwhile sees the timer fired and declines, as a cleared hook would have.
+    static void on_fire(timer_node* t) noexcept {
+        auto* self = static_cast<sleep_awaiter*>(t);
+        try {
+            self->loop_->schedule(self->handle_, self->task_);
+        } catch (...) {
+            std::terminate(); // the ready queue could not grow: out of memory
+        }
+    }
     static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
         (void)abandon; // a sleep stops waiting at once anyway
         auto* self = static_cast<sleep_awaiter*>(static_cast<suspension*>(h));
+        if (self->mode_ != mode::yield && !self->armed()) {
+            return false; // fired: its wake-up is queued; the request waits for the next await
+        }
         self->cancelled_ = true;
         if (self->mode_ == mode::yield) {
             self->disarm(); // already in the ready queue: it wakes and throws

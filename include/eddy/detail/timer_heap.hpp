@@ -1,5 +1,8 @@
-// eddy — user-space timers: a monotone ring for in-order deadlines, a 4-ary heap for the rest.
+// eddy — user-space timers: a monotone ring for in-order deadlines, buckets for the next few
+// seconds, a 4-ary heap for the rest.
 #pragma once
+
+#include "eddy/detail/timer_wheel.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +18,7 @@ namespace eddy::detail {
 struct timer_node {
     std::int64_t deadline_ = 0; // loop clock, nanoseconds
     std::uint64_t seq_ = 0;     // insertion order: equal deadlines fire first-in, first-out
-    std::uint64_t where_ = 0;   // 0: not armed; odd: in the heap; even: ring position * 2 + 2
+    std::uint64_t where_ = 0;   // 0: not armed; 1: wheel or heap; even: ring position * 2 + 2
     void (*fire_)(timer_node*) noexcept = nullptr;
 
     [[nodiscard]] bool armed() const noexcept { return where_ != 0; }
@@ -23,14 +26,16 @@ struct timer_node {
 
 /// The loop's timers, ordered by (deadline, insertion).
 ///
-/// Why two structures: timers that a program sets with one duration (every sleep(10 ms),
+/// Why three structures: timers that a program sets with one duration (every sleep(10 ms),
 /// every request timeout) arrive in deadline order; those go to a ring where push, pop and
-/// cancel are O(1) and touch nothing but the ring. Out-of-order timers go to a 4-ary heap of
-/// keys copied inline. Neither keeps a back-pointer in the nodes: moving heap entries would
-/// otherwise write into a different, cold coroutine frame at every step (with 1M timers that
-/// dominated the cost). A cancelled ring entry is blanked in place; a cancelled heap entry's
-/// key goes to a second heap ordered the same way, so it is recognised — by key, without
-/// reading the dead node — exactly when it reaches the top.
+/// cancel are O(1) and touch nothing but the ring. Out-of-order timers due within a few
+/// seconds go to a wheel of ~1 ms buckets (timer_wheel.hpp), sorted one bucket at a time as
+/// they come due; the others (far, or earlier than the wheel's window) to a 4-ary heap of keys
+/// copied inline. None keeps a back-pointer in the nodes: moving entries would otherwise write
+/// into a different, cold coroutine frame at every step (with 1M timers that dominated the
+/// cost). A cancelled ring entry is blanked in place; a cancelled wheel or heap entry's key
+/// goes to a second heap ordered the same way, so it is recognised — by key, without reading
+/// the dead node — exactly when it is the earliest entry of the wheel and the heap.
 class timer_heap {
   public:
     [[nodiscard]] bool empty() const noexcept { return live_ == 0; }
@@ -40,13 +45,11 @@ class timer_heap {
     [[nodiscard]] std::int64_t next_deadline() noexcept {
         settle();
         const entry* r = ring_front();
-        if (heap_.empty()) {
-            return r->deadline;
-        }
+        const entry* o = other_front();
         if (r == nullptr) {
-            return heap_.front().deadline;
+            return o->deadline;
         }
-        return less(*r, heap_.front()) ? r->deadline : heap_.front().deadline;
+        return o == nullptr || timer_less(*r, *o) ? r->deadline : o->deadline;
     }
 
     /// Arms `t` (its deadline_ set by the caller). Throws std::bad_alloc when a store must grow.
@@ -58,8 +61,10 @@ class timer_heap {
             t.where_ = (ring_tail_ - 1) * 2 + 2;
             ring_back_ = e;
         } else {
-            heap_.push_back(e);
-            sift_up(heap_, heap_.size() - 1);
+            if (!wheel_.try_push(e)) {
+                heap_.push_back(e);
+                sift_up(heap_, heap_.size() - 1);
+            }
             t.where_ = 1;
         }
         ++live_;
@@ -89,13 +94,16 @@ class timer_heap {
     /// Pops the earliest armed timer if its deadline is <= now; nullptr otherwise.
     timer_node* pop_expired(std::int64_t now) noexcept {
         if (live_ == 0) {
+            wheel_.advance(now);
             return nullptr;
         }
         settle();
         const entry* r = ring_front();
-        const bool from_ring = heap_.empty() || (r != nullptr && less(*r, heap_.front()));
-        const entry& e = from_ring ? *r : heap_.front();
+        const entry* o = other_front();
+        const bool from_ring = o == nullptr || (r != nullptr && timer_less(*r, *o));
+        const entry& e = from_ring ? *r : *o;
         if (e.deadline > now) {
+            wheel_.advance(now);
             return nullptr;
         }
         timer_node* t = e.node;
@@ -103,7 +111,7 @@ class timer_heap {
             ++ring_head_;
             --ring_count_;
         } else {
-            pop_top(heap_);
+            pop_other(o);
         }
         t->where_ = 0;
         --live_;
@@ -112,28 +120,43 @@ class timer_heap {
 
   private:
     static constexpr std::size_t arity = 4;
-    struct entry {
-        std::int64_t deadline;
-        std::uint64_t seq;
-        timer_node* node; // null: cancelled (ring only)
-    };
+    using entry = timer_entry;
 
-    static bool less(const entry& a, const entry& b) noexcept {
-        return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq);
-    }
+    static bool less(const entry& a, const entry& b) noexcept { return timer_less(a, b); }
     static bool same(const entry& a, const entry& b) noexcept {
         return a.deadline == b.deadline && a.seq == b.seq;
     }
 
-    // Drops cancelled entries from the ring's front and the heap's top.
+    // The earliest entry of the wheel and the heap (nullptr: both empty).
+    [[nodiscard]] const entry* other_front() noexcept {
+        const entry* w = wheel_.front();
+        if (heap_.empty()) {
+            return w;
+        }
+        return w == nullptr || less(heap_.front(), *w) ? &heap_.front() : w;
+    }
+    // Removes `o`, which other_front() just returned.
+    void pop_other(const entry* o) noexcept {
+        if (!heap_.empty() && o == &heap_.front()) {
+            pop_top(heap_);
+        } else {
+            wheel_.pop_front();
+        }
+    }
+
+    // Drops cancelled entries from the ring's front and the wheel's and heap's earliest.
     void settle() noexcept {
         while (ring_count_ != 0 && ring_at(ring_head_).node == nullptr) {
             ++ring_head_;
             --ring_count_;
         }
-        while (!dead_.empty() && !heap_.empty() && same(dead_.front(), heap_.front())) {
+        while (!dead_.empty()) {
+            const entry* o = other_front();
+            if (o == nullptr || !same(dead_.front(), *o)) {
+                break;
+            }
             pop_top(dead_);
-            pop_top(heap_);
+            pop_other(o);
         }
     }
 
@@ -208,8 +231,9 @@ class timer_heap {
     std::uint64_t ring_tail_ = 0;
     std::size_t ring_count_ = 0; // entries between head and tail, cancelled ones included
     entry ring_back_{};          // the newest entry pushed to the ring (cancelled or not)
+    timer_wheel wheel_;
     std::vector<entry> heap_;
-    std::vector<entry> dead_; // keys of cancelled heap entries, a heap ordered like heap_
+    std::vector<entry> dead_; // keys of cancelled wheel and heap entries, a heap like heap_
     std::uint64_t next_seq_ = 0;
     std::size_t live_ = 0;
 };
