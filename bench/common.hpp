@@ -37,8 +37,11 @@ inline std::chrono::nanoseconds w3_span() {
     return quick() ? std::chrono::nanoseconds(std::chrono::milliseconds(100))
                    : std::chrono::nanoseconds(std::chrono::seconds(1));
 }
-/// The untimed warm-up round of W3 squeezes the same deadlines into this span.
-inline constexpr std::int64_t w3_warmup_divisor = 1000;
+/// The untimed warm-up round of W3 spreads the same deadlines over the span divided by this.
+/// 1: the warm-up is the timed round's twin. eddy's timer wheel keeps the buckets (chunks) a
+/// round needed, so only a warm-up of the same shape leaves the timed rounds allocation-free;
+/// squeezed into 1 ms (1000) it left 14 chunk blocks to allocate in the first timed round.
+inline constexpr std::int64_t w3_warmup_divisor = 1;
 
 /// W3's offsets from the round's start, identical for every contender (seeded mt19937).
 inline const std::vector<std::int64_t>& w3_offsets() {
