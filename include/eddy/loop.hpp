@@ -258,7 +258,7 @@ class event_loop {
         tasks_.push_back(t.loop_link_);
     }
     /// Called when `t` finishes.
-    void unregister_task(detail::task_base& t) noexcept { t.loop_link_.unlink(); }
+    static void unregister_task(detail::task_base& t) noexcept { t.loop_link_.unlink(); }
     /// Calls `fn(detail::task_base*)` for every unfinished task, in creation order.
     template <class F> void for_each_task(F&& fn) const {
         for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
