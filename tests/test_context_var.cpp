@@ -91,3 +91,46 @@ TEST_CASE("eddy::run's main task starts from the thread's values", "[context_var
     CHECK(seen == "outside");
     user.reset(token);
 }
+
+namespace {
+eddy::context_var<int> worker_id("worker_id");
+eddy::task<void> relay(int id, eddy::queue<int>& in, eddy::queue<int>& out, int rounds,
+                       std::vector<int>& mixed_up) {
+    worker_id.set(id);
+    for (int i = 0; i < rounds; ++i) {
+        const int v = co_await in.get();
+        if (worker_id.get() != id || eddy::current_task_name() != "w" + std::to_string(id)) {
+            mixed_up.push_back(id);
+        }
+        co_await out.put(v + 1);
+    }
+}
+} // namespace
+
+TEST_CASE("values and the current task stay right when a suspending task hands the thread "
+          "straight to the next one",
+          "[context_var][switch]") {
+    // Bounded queues make every get and put a hand-off: the thread switches from task to task
+    // without going back to the loop, and each switch must make its task the current one.
+    std::vector<int> mixed_up;
+    int main_mixed_up = 0;
+    eddy::run([&]() -> eddy::task<> {
+        worker_id.set(0);
+        eddy::queue<int> q1(1);
+        eddy::queue<int> q2(1);
+        eddy::queue<int> q3(1);
+        auto w1 = eddy::create_task(relay(1, q1, q2, 1000, mixed_up), "w1");
+        auto w2 = eddy::create_task(relay(2, q2, q3, 1000, mixed_up), "w2");
+        for (int i = 0; i < 1000; ++i) {
+            co_await q1.put(i);
+            const int v = co_await q3.get();
+            if (v != i + 2 || worker_id.get() != 0 || eddy::current_task_name() != "main") {
+                ++main_mixed_up;
+            }
+        }
+        co_await w1;
+        co_await w2;
+    }());
+    CHECK(mixed_up.empty());
+    CHECK(main_mixed_up == 0);
+}

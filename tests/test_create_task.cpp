@@ -486,3 +486,76 @@ TEST_CASE("a cancellation during a task's async cleanup interrupts the cleanup's
         CHECK(w.cancelling() == 2);
     }());
 }
+
+namespace {
+eddy::task<int> counts_its_arguments(tracked t, std::string s, bool& ran) {
+    ran = true;
+    co_return t.value + static_cast<int>(s.size());
+}
+eddy::task<int> marks_and_sleeps(bool& ran) {
+    ran = true;
+    co_await eddy::sleep(1ms);
+    co_return 1;
+}
+} // namespace
+
+TEST_CASE("a task cancelled before its first step frees its arguments and captures without "
+          "running, whether a coroutine, a lambda or a gather child",
+          "[create_task][cancel]") {
+    // The cancellation is thrown from the task's initial suspension (into unhandled_exception):
+    // parameters and lambda captures must be destroyed once, and the body must never run.
+    tracked::reset();
+    const auto frames = eddy::live_frames();
+    bool ran_coroutine = false;
+    bool ran_lambda = false;
+    bool ran_child1 = false;
+    bool ran_child2 = false;
+    eddy::run([&]() -> eddy::task<> {
+        auto a = eddy::create_task(
+            counts_its_arguments(tracked(1), std::string(100, 'x'), ran_coroutine));
+        a.cancel("early");
+        std::string message;
+        try {
+            co_await a;
+        } catch (const eddy::cancelled_error& e) {
+            message = e.what();
+        }
+        CHECK(a.cancelled());
+        CHECK(message.find("early") != std::string::npos);
+
+        auto fn = [t = tracked(2), s = std::string(100, 'y'), &ran_lambda]() -> eddy::task<int> {
+            ran_lambda = true;
+            co_return t.value + static_cast<int>(s.size());
+        };
+        auto b = eddy::create_task(std::move(fn));
+        b.cancel();
+        bool threw = false;
+        try {
+            co_await b;
+        } catch (const eddy::cancelled_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+
+        auto outer = eddy::create_task([&]() -> eddy::task<int> {
+            auto [x, y] =
+                co_await eddy::gather(marks_and_sleeps(ran_child1), marks_and_sleeps(ran_child2));
+            co_return x + y;
+        });
+        co_await eddy::yield(); // outer starts and creates its children, which have not started
+        outer.cancel();
+        threw = false;
+        try {
+            co_await outer;
+        } catch (const eddy::cancelled_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+    }());
+    CHECK_FALSE(ran_coroutine);
+    CHECK_FALSE(ran_lambda);
+    CHECK_FALSE(ran_child1);
+    CHECK_FALSE(ran_child2);
+    CHECK(tracked::live == 0);
+    CHECK(eddy::live_frames() == frames);
+}

@@ -192,3 +192,37 @@ TEST_CASE("tasks handing work to each other without end still let timers and I/O
     CHECK(read_done);
     CHECK(round_trips < 10'000'000);
 }
+
+namespace {
+eddy::task<int> next_link(eddy::task_handle<int> previous) {
+    const int v = co_await previous;
+    co_return v + 1;
+}
+eddy::task<int> first_link(eddy::event& go) {
+    co_await go.wait();
+    co_return 0;
+}
+} // namespace
+
+TEST_CASE("tasks finishing one after the other inside a run of switches free every frame once",
+          "[loop][switch]") {
+    // Each task awaits the previous one: a finishing task wakes the next and switches to it
+    // after its own frame may have been freed. Only the chain holds the handles.
+    const auto frames = eddy::live_frames();
+    int got = -1;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event go;
+        std::vector<eddy::task_handle<int>> chain;
+        chain.push_back(eddy::create_task(first_link(go)));
+        for (int i = 1; i < 2000; ++i) {
+            chain.push_back(eddy::create_task(next_link(chain.back())));
+        }
+        auto last = chain.back();
+        chain.clear();
+        co_await eddy::yield(); // every link starts and waits
+        go.set();
+        got = co_await last;
+    }());
+    CHECK(got == 1999);
+    CHECK(eddy::live_frames() == frames);
+}

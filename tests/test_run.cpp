@@ -104,6 +104,61 @@ TEST_CASE("tasks that never started when main returns are cancelled without runn
     CHECK(eddy::live_frames() == frames);
 }
 
+namespace {
+eddy::task<void> set_flag(bool& flag) {
+    flag = true;
+    co_return;
+}
+eddy::task<void> wake_at_then_wait(eddy::clock::time_point when, eddy::event& never) {
+    co_await eddy::sleep_until(when);
+    co_await never.wait(); // a suspension in the turn main ends in, after main's step
+}
+eddy::task<void> cleanup_creates_a_task(bool& ran, eddy::event& never) {
+    std::exception_ptr cancelled;
+    try {
+        co_await never.wait();
+    } catch (const eddy::cancelled_error&) {
+        cancelled = std::current_exception();
+    }
+    auto h = eddy::create_task(set_flag(ran));
+    try {
+        co_await h; // suspends: the thread could switch straight to h
+    } catch (const eddy::cancelled_error&) {
+    }
+    std::rethrow_exception(cancelled);
+}
+} // namespace
+
+TEST_CASE("tasks created in main's last step never start even when another task suspends after "
+          "it in the same turn",
+          "[run][switch]") {
+    // main and x wake from timers in the same turn, main first. main creates a task and ends;
+    // x then suspends. Switching from x to the new task would run it after main ended.
+    bool ran = false;
+    eddy::event never;
+    eddy::run([&]() -> eddy::task<> {
+        const auto when = eddy::time() + 2ms;
+        auto x = eddy::create_task(wake_at_then_wait(when, never));
+        co_await eddy::sleep_until(when); // armed before x's timer: fires first
+        auto h = eddy::create_task(set_flag(ran));
+        co_return;
+    }());
+    CHECK_FALSE(ran);
+}
+
+TEST_CASE("a task created by cleanup at shutdown is cancelled before it starts", "[run][switch]") {
+    // The cancelled task's cleanup creates a task and awaits it: shutdown cancels the new task
+    // on its next round, before its first step, whatever the position of the cleanup's step.
+    bool ran = false;
+    eddy::event never;
+    eddy::run([&]() -> eddy::task<> {
+        auto x = eddy::create_task(cleanup_creates_a_task(ran, never));
+        co_await eddy::yield(); // x starts and waits
+        co_return;
+    }());
+    CHECK_FALSE(ran);
+}
+
 TEST_CASE("run can be called again on the same thread after it returned", "[run]") {
     CHECK(eddy::run(answer()) == 42);
     CHECK(eddy::run(answer()) == 42);

@@ -314,6 +314,14 @@ class event_loop {
         current_ = front.task;
         return std::coroutine_handle<>::from_address(ready_.pop().ptr);
     }
+    /// eddy internal: no more switches on this loop, from now on. A switch skips the turn
+    /// boundary, where eddy::run sees that its main task has ended and shutdown() cancels the
+    /// tasks that cleanup creates; from the end of main on (and in shutdown), every step goes
+    /// through the loop again so that those tasks are cancelled before they start.
+    void stop_switching() noexcept {
+        switch_budget_ = 0;
+        switches_left_ = 0;
+    }
 
     /// One turn: poll I/O (waiting only if nothing is ready, until the nearest timer), move
     /// expired timers to the ready queue, run what was ready at the start of the run phase.
@@ -376,7 +384,7 @@ class event_loop {
             }
             for (; n > 0; --n) {
                 if (n == 1) {
-                    switches_left_ = max_switches; // next_ready may take over from here
+                    switches_left_ = switch_budget_; // next_ready may take over from here
                 }
                 run_item(ready_.pop());
             }
@@ -516,6 +524,7 @@ class event_loop {
     // next_ready's budget: non-zero only while an unchecked turn runs the last item of its
     // batch (and what that item switches to).
     std::uint32_t switches_left_ = 0;
+    std::uint32_t switch_budget_ = max_switches; // 0 once stop_switching() was called
     bool wake_rearm_ = false;
     bool inbox_closed_ = false;
     std::unique_ptr<thread_pool> pool_;

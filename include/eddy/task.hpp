@@ -65,8 +65,16 @@ struct task_promise_base : pooled, frame_record {
                 // this task.
                 const bool may_switch = p.root_->switch_when_done_;
                 p.root_->on_coroutine_done();
-                return may_switch && running_loop_ != nullptr ? running_loop_->next_ready()
-                                                              : std::noop_coroutine();
+                if (running_loop_ == nullptr) {
+                    return std::noop_coroutine();
+                }
+                if (!may_switch) [[unlikely]] {
+                    // eddy::run's main task: the rest of this turn (and shutdown) must not
+                    // switch to a task main created in its last step either.
+                    running_loop_->stop_switching();
+                    return std::noop_coroutine();
+                }
+                return running_loop_->next_ready();
             }
             return p.continuation_ ? transfer_to(p.continuation_) : std::noop_coroutine();
         }

@@ -118,7 +118,8 @@ class task_base : public future_base {
     bool shutdown_cancelled_ = false;
     /// Whether the thread may switch to the next ready task when this one finishes (see
     /// event_loop::next_ready). eddy::run clears it for its main task: run stops the loop
-    /// there, and a task created in main's last step is cancelled before it starts.
+    /// there, and a task created in main's last step is cancelled before it starts; main's end
+    /// stops switching for the rest of the loop's life (event_loop::stop_switching).
     bool switch_when_done_ = true;
 
     /// The task's context-variable values (null: none set; see context_var). Owned: one
