@@ -107,11 +107,11 @@ eddy::task<void> relay(int id, eddy::queue<int>& in, eddy::queue<int>& out, int 
 }
 } // namespace
 
-TEST_CASE("values and the current task stay right when a suspending task hands the thread "
-          "straight to the next one",
-          "[context_var][switch]") {
-    // Bounded queues make every get and put a hand-off: the thread switches from task to task
-    // without going back to the loop, and each switch must make its task the current one.
+TEST_CASE("values and the current task stay right when tasks hand work to each other within a "
+          "turn",
+          "[context_var][follow_on]") {
+    // Bounded queues make every get and put a hand-off: the woken task runs in the same turn
+    // (follow-on), and each must run as the current task with its own context.
     std::vector<int> mixed_up;
     int main_mixed_up = 0;
     eddy::run([&]() -> eddy::task<> {

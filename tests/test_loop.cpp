@@ -119,10 +119,10 @@ eddy::task<void> log_when_set(eddy::event& ev, std::vector<std::string>& log, st
 }
 } // namespace
 
-TEST_CASE("a task that suspends hands the thread to the next ready task in FIFO order",
-          "[loop][switch]") {
-    // main wakes b, then c, then waits for b's signal: asyncio runs b, c, then main. A switch
-    // to the most recently woken task (or to main, which b wakes) would break that order.
+TEST_CASE("work that becomes ready during a turn runs in the same turn in FIFO order",
+          "[loop][follow_on]") {
+    // main wakes b, then c, then waits for b's signal: asyncio runs b, c, then main. Running
+    // the most recently woken task first (or main, which b wakes) would break that order.
     std::vector<std::string> log;
     eddy::run([&log]() -> eddy::task<void> {
         eddy::event eb;
@@ -146,10 +146,11 @@ TEST_CASE("a task that suspends hands the thread to the next ready task in FIFO 
 }
 
 TEST_CASE("tasks handing work to each other without end still let timers and I/O in",
-          "[loop][switch]") {
-    // Two tasks ping-pong through events; every hand-off can switch straight to the other task
-    // without going back to the loop. The loop must still get its turns: a timer and a pipe read
-    // have to complete while the ping-pong runs, or it gives up after 10,000,000 round trips.
+          "[loop][follow_on]") {
+    // Two tasks ping-pong through events; each hand-off makes the other task ready during the
+    // turn, and the turn runs it at once (follow-on). Turns must still end: a timer and a pipe
+    // read have to complete while the ping-pong runs, or it gives up after 10,000,000 round
+    // trips.
     eddy_test::pipe_pair p;
     const char byte = 'x';
     REQUIRE(::write(p.w, &byte, 1) == 1);
@@ -204,10 +205,10 @@ eddy::task<int> first_link(eddy::event& go) {
 }
 } // namespace
 
-TEST_CASE("tasks finishing one after the other inside a run of switches free every frame once",
-          "[loop][switch]") {
-    // Each task awaits the previous one: a finishing task wakes the next and switches to it
-    // after its own frame may have been freed. Only the chain holds the handles.
+TEST_CASE("tasks finishing one after the other within a turn free every frame once",
+          "[loop][follow_on]") {
+    // Each task awaits the previous one: a finishing task wakes the next, which runs in the same
+    // turn after the finished one's frame may have been freed. Only the chain holds the handles.
     const auto frames = eddy::live_frames();
     int got = -1;
     eddy::run([&]() -> eddy::task<> {
@@ -225,4 +226,51 @@ TEST_CASE("tasks finishing one after the other inside a run of switches free eve
     }());
     CHECK(got == 1999);
     CHECK(eddy::live_frames() == frames);
+}
+
+namespace {
+// A coroutine type of the user's own that starts at once (not an eddy task).
+struct eager_coroutine {
+    struct promise_type {
+        eager_coroutine get_return_object() {
+            return {std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_always final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+    std::coroutine_handle<promise_type> h;
+};
+eager_coroutine waits_on(eddy::event& ev, bool& done) {
+    co_await ev.wait();
+    done = true;
+}
+} // namespace
+
+TEST_CASE("a coroutine of another type suspending inside a task's step returns to that step",
+          "[loop][follow_on]") {
+    // The eager coroutine suspends on an event in the middle of main's step. Its suspension must
+    // return to main's step, not run another ready task there (found in review: a symmetric
+    // transfer from the event's await_suspend ran `other` inside main's step, and main then
+    // continued as if it were `other`).
+    std::vector<std::string> log;
+    bool done = false;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event ev;
+        auto other = eddy::create_task(
+            [&]() -> eddy::task<> {
+                log.emplace_back("other");
+                co_return;
+            },
+            "other");
+        auto e = waits_on(ev, done);
+        log.push_back("main:" + eddy::current_task_name());
+        ev.set();
+        co_await other;
+        co_await eddy::sleep(0s);
+        e.h.destroy();
+    }());
+    CHECK(done);
+    CHECK(log == std::vector<std::string>{"main:main", "other"});
 }

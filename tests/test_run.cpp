@@ -122,7 +122,7 @@ eddy::task<void> cleanup_creates_a_task(bool& ran, eddy::event& never) {
     }
     auto h = eddy::create_task(set_flag(ran));
     try {
-        co_await h; // suspends: the thread could switch straight to h
+        co_await h; // suspends: h is ready and could run in this turn's follow-on
     } catch (const eddy::cancelled_error&) {
     }
     std::rethrow_exception(cancelled);
@@ -131,9 +131,10 @@ eddy::task<void> cleanup_creates_a_task(bool& ran, eddy::event& never) {
 
 TEST_CASE("tasks created in main's last step never start even when another task suspends after "
           "it in the same turn",
-          "[run][switch]") {
+          "[run][follow_on]") {
     // main and x wake from timers in the same turn, main first. main creates a task and ends;
-    // x then suspends. Switching from x to the new task would run it after main ended.
+    // x then suspends. Running the new task in this turn's follow-on would run it after main
+    // ended.
     bool ran = false;
     eddy::event never;
     eddy::run([&]() -> eddy::task<> {
@@ -146,7 +147,8 @@ TEST_CASE("tasks created in main's last step never start even when another task 
     CHECK_FALSE(ran);
 }
 
-TEST_CASE("a task created by cleanup at shutdown is cancelled before it starts", "[run][switch]") {
+TEST_CASE("a task created by cleanup at shutdown is cancelled before it starts",
+          "[run][follow_on]") {
     // The cancelled task's cleanup creates a task and awaits it: shutdown cancels the new task
     // on its next round, before its first step, whatever the position of the cleanup's step.
     bool ran = false;

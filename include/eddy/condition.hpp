@@ -115,9 +115,7 @@ class condition {
         condition* c_;
         explicit awaiter(condition* c) noexcept : c_(c) {}
         [[nodiscard]] bool await_ready() const noexcept { return false; }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-            return park_and_switch(h, c_->waiters_);
-        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, c_->waiters_); }
         void await_resume() { resume(); }
     };
 

@@ -42,9 +42,7 @@ class event {
         event* e_;
         explicit awaiter(event* e) noexcept : e_(e) {}
         [[nodiscard]] bool await_ready() const noexcept { return e_->set_; }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-            return park_and_switch(h, e_->waiters_);
-        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, e_->waiters_); }
         void await_resume() { resume(); }
     };
 

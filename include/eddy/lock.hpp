@@ -108,9 +108,7 @@ class lock {
         lock* l_;
         explicit awaiter(lock* l) noexcept : l_(l) {}
         [[nodiscard]] bool await_ready() noexcept { return l_->try_acquire(); }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-            return park_and_switch(h, l_->waiters_);
-        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, l_->waiters_); }
         auto await_resume() {
             resume();
             if constexpr (Guard) {

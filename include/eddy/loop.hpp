@@ -289,38 +289,16 @@ class event_loop {
 
     /// Turns in a row with ready work after which the kernel is polled without waiting.
     static constexpr std::uint32_t poll_interval = 8;
-    /// Switches (see next_ready) a turn may make past the end of its batch.
-    static constexpr std::uint32_t max_switches = 64;
+    /// Items that became ready during a turn that the same turn may still run (see turn()).
+    static constexpr std::uint32_t max_follow_on = 64;
 
-    /// eddy internal, for an awaiter whose task is suspending (the return of its await_suspend):
-    /// the coroutine the thread goes on with, by symmetric transfer, or noop_coroutine() to
-    /// return to the loop. It is the front of the ready queue, and only once the turn's batch
-    /// has run, so work runs in exactly the FIFO order the loop would give it; a switch saves
-    /// the loop's round trip (a queue pop and the next turn's bookkeeping), which is most of a
-    /// task switch between two tasks handing work to each other. What a switch skips is the turn
-    /// boundary (polling the kernel, firing expired timers, taking other threads' posts): at
-    /// most max_switches times in a row, as if the loop had been that much faster. Debug mode
-    /// and shuffling never switch: each step is measured or reordered on its own.
-    [[nodiscard]] std::coroutine_handle<> next_ready() noexcept {
-        if (switches_left_ == 0 || ready_.empty()) {
-            return std::noop_coroutine();
-        }
-        const detail::ready_item& front = ready_.front();
-        if (front.run != nullptr || detail::transfer_depth_ >= detail::max_transfer_depth) {
-            return std::noop_coroutine(); // a callback is run by the loop; or the stack is deep
-        }
-        --switches_left_;
-        ++detail::transfer_depth_;
-        current_ = front.task;
-        return std::coroutine_handle<>::from_address(ready_.pop().ptr);
-    }
-    /// eddy internal: no more switches on this loop, from now on. A switch skips the turn
-    /// boundary, where eddy::run sees that its main task has ended and shutdown() cancels the
-    /// tasks that cleanup creates; from the end of main on (and in shutdown), every step goes
-    /// through the loop again so that those tasks are cancelled before they start.
-    void stop_switching() noexcept {
-        switch_budget_ = 0;
-        switches_left_ = 0;
+    /// eddy internal: from now on, every turn runs only what was ready when it started. A
+    /// follow-on item skips the turn boundary, where eddy::run sees that its main task has
+    /// ended and shutdown() cancels the tasks that cleanup creates: from the end of main on
+    /// (and in shutdown), tasks created then are cancelled before they start.
+    void stop_follow_on() noexcept {
+        follow_on_budget_ = 0;
+        follow_on_left_ = 0;
     }
 
     /// One turn: poll I/O (waiting only if nothing is ready, until the nearest timer), move
@@ -383,12 +361,19 @@ class event_loop {
                 n = run_prefetching(n);
             }
             for (; n > 0; --n) {
-                if (n == 1) {
-                    switches_left_ = switch_budget_; // next_ready may take over from here
-                }
                 run_item(ready_.pop());
             }
-            switches_left_ = 0;
+            // Follow-on: what became ready during the turn (a task woken by an event::set or a
+            // queue::put, a task just created and awaited, the awaiter of a task that just
+            // finished) runs now, in the same FIFO order the next turn would give it, instead
+            // of after the turn boundary (polling the kernel, firing expired timers, taking
+            // other threads' posts). Two tasks handing work to each other then cost a queue
+            // push and pop per hand-off rather than a whole turn. At most max_follow_on items:
+            // the boundary is skipped only as if the loop had been that much faster.
+            for (follow_on_left_ = follow_on_budget_; follow_on_left_ != 0 && !ready_.empty();
+                 --follow_on_left_) {
+                run_item(ready_.pop());
+            }
         }
         current_ = nullptr;
         ready_.rewind_if_empty();
@@ -520,11 +505,9 @@ class event_loop {
     std::uint64_t wake_buf_ = 0;
     std::uint64_t external_ = 0;
     int internal_ = 0;
-    std::uint32_t busy_turns_ = 0; // turns with ready work since the kernel was last polled
-    // next_ready's budget: non-zero only while an unchecked turn runs the last item of its
-    // batch (and what that item switches to).
-    std::uint32_t switches_left_ = 0;
-    std::uint32_t switch_budget_ = max_switches; // 0 once stop_switching() was called
+    std::uint32_t busy_turns_ = 0;     // turns with ready work since the kernel was last polled
+    std::uint32_t follow_on_left_ = 0; // of the running turn
+    std::uint32_t follow_on_budget_ = max_follow_on; // 0 once stop_follow_on() was called
     bool wake_rearm_ = false;
     bool inbox_closed_ = false;
     std::unique_ptr<thread_pool> pool_;

@@ -182,9 +182,7 @@ template <class T, class Store> class basic_queue {
         [[nodiscard]] bool await_ready() const noexcept {
             return q_->store_.size() != 0 || q_->shutdown_;
         }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-            return park_and_switch(h, q_->getters_);
-        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->getters_); }
         T await_resume() {
             resume();
             if (item_) {
@@ -217,9 +215,7 @@ template <class T, class Store> class basic_queue {
             q_->push(std::move(item_));
             return true;
         }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-            return park_and_switch(h, q_->putters_);
-        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->putters_); }
         void await_resume() {
             if (loop_ != nullptr) { // it waited (a put that went straight in never did)
                 resume();
@@ -234,9 +230,7 @@ template <class T, class Store> class basic_queue {
         basic_queue* q_;
         explicit joiner(basic_queue* q) noexcept : q_(q) {}
         [[nodiscard]] bool await_ready() const noexcept { return q_->unfinished_ == 0; }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-            return park_and_switch(h, q_->joiners_);
-        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->joiners_); }
         void await_resume() { resume(); }
     };
 

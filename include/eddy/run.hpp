@@ -40,7 +40,7 @@ T run(task<T> main, loop_options options = {}, code_location where = code_locati
     std::exception_ptr error;
     {
         task_handle<T> h = create_task(std::move(main), "main", where);
-        h.state()->switch_when_done_ = false; // the loop stops when main ends
+        h.state()->follow_on_when_done_ = false; // the loop stops when main ends
         detail::signal_service* signals = nullptr;
         try {
             if (options.cancel_on_sigint && ::gettid() == ::getpid()) {

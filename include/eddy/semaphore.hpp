@@ -71,9 +71,7 @@ class semaphore {
         semaphore* s_;
         explicit awaiter(semaphore* s) noexcept : s_(s) {}
         [[nodiscard]] bool await_ready() noexcept { return s_->try_acquire(); }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-            return park_and_switch(h, s_->waiters_);
-        }
+        bool await_suspend(std::coroutine_handle<> h) { return park(h, s_->waiters_); }
         void await_resume() { resume(); }
     };
 

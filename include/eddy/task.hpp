@@ -60,21 +60,16 @@ struct task_promise_base : pooled, frame_record {
             p.detach();
             if (p.root_ != nullptr) {
                 // The outermost coroutine of a scheduled task: its state takes over (and may
-                // destroy this frame, which is allowed now that it is suspended), then the
-                // thread goes on with the next ready coroutine, typically the one that awaited
-                // this task.
-                const bool may_switch = p.root_->switch_when_done_;
+                // destroy this frame, which is allowed now that it is suspended).
+                if (!p.root_->follow_on_when_done_) [[unlikely]] {
+                    // eddy::run's main task: the loop stops here; a task main created in its
+                    // last step must not start in this turn's follow-on, nor in shutdown.
+                    if (running_loop_ != nullptr) {
+                        running_loop_->stop_follow_on();
+                    }
+                }
                 p.root_->on_coroutine_done();
-                if (running_loop_ == nullptr) {
-                    return std::noop_coroutine();
-                }
-                if (!may_switch) [[unlikely]] {
-                    // eddy::run's main task: the rest of this turn (and shutdown) must not
-                    // switch to a task main created in its last step either.
-                    running_loop_->stop_switching();
-                    return std::noop_coroutine();
-                }
-                return running_loop_->next_ready();
+                return std::noop_coroutine();
             }
             return p.continuation_ ? transfer_to(p.continuation_) : std::noop_coroutine();
         }

@@ -8,7 +8,7 @@ namespace eddy {
 
 inline void event_loop::shutdown() noexcept {
     detail::running_loop_scope scope(*this);
-    stop_switching(); // a task that cleanup creates is cancelled before it starts
+    stop_follow_on(); // a task that cleanup creates is cancelled before it starts
     if (dbg_.debug && !tasks_.empty()) {
         report_pending();
     }

@@ -33,13 +33,6 @@ struct parked : suspension, list_node {
         deliver_pending_cancel();
         return true;
     }
-    /// park(), then the coroutine the thread switches to (event_loop::next_ready): the
-    /// await_suspend step of a waiter whose primitive often hands work straight to another
-    /// task (an event, a queue).
-    std::coroutine_handle<> park_and_switch(std::coroutine_handle<> h, intrusive_list& fifo) {
-        park(h, fifo);
-        return loop_->next_ready();
-    }
     /// Hands the waiter what it waited for and schedules it.
     void grant() noexcept {
         unlink();

@@ -35,8 +35,6 @@ class ready_queue {
     }
 
     ready_item pop() noexcept { return buf_[head_++ & mask_]; }
-    /// The next item pop() returns (!empty()).
-    [[nodiscard]] const ready_item& front() const noexcept { return buf_[head_ & mask_]; }
 
     /// The i-th item from the front (i < size()).
     [[nodiscard]] ready_item& at(std::size_t i) noexcept { return buf_[(head_ + i) & mask_]; }

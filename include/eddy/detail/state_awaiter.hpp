@@ -34,7 +34,7 @@ struct [[nodiscard]] state_awaiter : suspension, waiter {
 
     [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
 
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+    bool await_suspend(std::coroutine_handle<> h) {
         arm(h, &on_cancel);
         if (state_ == task_) {
             disarm();
@@ -43,7 +43,7 @@ struct [[nodiscard]] state_awaiter : suspension, waiter {
         wake_ = &on_wake;
         state_->add_waiter(*this, task_);
         deliver_pending_cancel();
-        return loop_->next_ready(); // typically the task just created, which this one awaits
+        return true;
     }
 
     decltype(auto) await_resume() {

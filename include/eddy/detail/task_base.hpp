@@ -116,11 +116,10 @@ class task_base : public future_base {
     };
     link loop_link_;
     bool shutdown_cancelled_ = false;
-    /// Whether the thread may switch to the next ready task when this one finishes (see
-    /// event_loop::next_ready). eddy::run clears it for its main task: run stops the loop
-    /// there, and a task created in main's last step is cancelled before it starts; main's end
-    /// stops switching for the rest of the loop's life (event_loop::stop_switching).
-    bool switch_when_done_ = true;
+    /// False for eddy::run's main task only: when it ends, the loop runs no more follow-on
+    /// items (event_loop::stop_follow_on), so that run stops at the end of that turn and a task
+    /// main created in its last step is cancelled before it starts.
+    bool follow_on_when_done_ = true;
 
     /// The task's context-variable values (null: none set; see context_var). Owned: one
     /// reference, released with the task.
