@@ -165,3 +165,21 @@ TEST_CASE("run can be called again on the same thread after it returned", "[run]
     CHECK(eddy::run(answer()) == 42);
     CHECK(eddy::run(answer()) == 42);
 }
+
+TEST_CASE("tasks created in main's last step never start when main itself ran as follow-on work",
+          "[run][follow_on]") {
+    // x wakes main during the turn, so main runs in that turn's follow-on; main then creates a
+    // task and ends. The follow-on must stop right there.
+    bool ran = false;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event ev;
+        auto x = eddy::create_task([&]() -> eddy::task<> {
+            ev.set();
+            co_return;
+        });
+        co_await ev.wait();
+        auto h = eddy::create_task(set_flag(ran));
+        co_return;
+    }());
+    CHECK_FALSE(ran);
+}

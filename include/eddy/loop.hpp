@@ -370,8 +370,10 @@ class event_loop {
             // other threads' posts). Two tasks handing work to each other then cost a queue
             // push and pop per hand-off rather than a whole turn. At most max_follow_on items:
             // the boundary is skipped only as if the loop had been that much faster.
-            for (follow_on_left_ = follow_on_budget_; follow_on_left_ != 0 && !ready_.empty();
-                 --follow_on_left_) {
+            // (Counted down before the item runs: stop_follow_on() inside it zeroes the count.)
+            follow_on_left_ = follow_on_budget_;
+            while (follow_on_left_ != 0 && !ready_.empty()) {
+                --follow_on_left_;
                 run_item(ready_.pop());
             }
         }
