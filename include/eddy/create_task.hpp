@@ -174,10 +174,11 @@ template <class T> class task_handle {
     detail::task_state<T>* p_ = nullptr;
 };
 
-/// Schedules `t` on the running loop (asyncio.create_task): it starts on a later loop turn even
-/// if nobody awaits it. Returns a handle to await, inspect or cancel it. In debug mode `where`
-/// (the caller's line) is kept for reports. Throws eddy::loop_error with no running loop,
-/// eddy::invalid_state_error for an empty task.
+/// Schedules `t` on the running loop (asyncio.create_task): it starts after the work already
+/// ready, once its creator suspends (asyncio: on a later loop turn), even if nobody awaits it.
+/// Returns a handle to await, inspect or cancel it. In debug mode `where` (the caller's line) is
+/// kept for reports. Throws eddy::loop_error with no running loop, eddy::invalid_state_error for an
+/// empty task.
 template <class T>
 [[nodiscard]] task_handle<T> create_task(task<T> t, std::string_view name = {},
                                          code_location where = code_location::current()) {

@@ -80,7 +80,7 @@ struct task_promise_base : pooled, frame_record {
     /// came before it: cancelled_error from here reaches unhandled_exception() (the initial
     /// await_resume is inside the coroutine's try block), so the body never runs, as asyncio
     /// throws CancelledError into a task at its first step.
-    struct initial_awaiter {
+    struct [[nodiscard]] initial_awaiter {
         task_promise_base* p_;
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         void await_suspend(std::coroutine_handle<> /*unused*/) const noexcept {}
