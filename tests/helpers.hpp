@@ -5,9 +5,11 @@
 
 #include <eddy/eddy.hpp>
 
+#include <coroutine>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fcntl.h>
 #include <filesystem>
 #include <optional>
@@ -208,5 +210,20 @@ inline std::string pattern(std::size_t n, unsigned seed = 1) {
     }
     return s;
 }
+
+/// A coroutine type of the user's (not an eddy task): starts at once, and its owner may destroy
+/// it while it is suspended, as any coroutine may be.
+struct eager_coroutine {
+    struct promise_type {
+        eager_coroutine get_return_object() {
+            return {std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_always final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+    std::coroutine_handle<promise_type> h;
+};
 
 } // namespace eddy_test

@@ -202,20 +202,7 @@ TEST_CASE("a task that has not started yet shows its coroutine's definition", "[
 
 namespace {
 
-/// A coroutine type of the user's (not a task): starts at once, and its owner may destroy it
-/// while it is suspended, as any coroutine may be.
-struct eager_coroutine {
-    struct promise_type {
-        eager_coroutine get_return_object() {
-            return {std::coroutine_handle<promise_type>::from_promise(*this)};
-        }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_always final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-    std::coroutine_handle<promise_type> h;
-};
+using eddy_test::eager_coroutine;
 
 eddy::task<> suspends_forever() {
     std::suspend_always forever; // nothing will ever resume it: only destroying it ends it

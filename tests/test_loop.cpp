@@ -229,19 +229,7 @@ TEST_CASE("tasks finishing one after the other within a turn free every frame on
 }
 
 namespace {
-// A coroutine type of the user's own that starts at once (not an eddy task).
-struct eager_coroutine {
-    struct promise_type {
-        eager_coroutine get_return_object() {
-            return {std::coroutine_handle<promise_type>::from_promise(*this)};
-        }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_always final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-    std::coroutine_handle<promise_type> h;
-};
+using eddy_test::eager_coroutine;
 eager_coroutine waits_on(eddy::event& ev, bool& done) {
     co_await ev.wait();
     done = true;

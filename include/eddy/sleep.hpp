@@ -7,7 +7,6 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
-#include <exception>
 
 namespace eddy {
 namespace detail {
@@ -67,12 +66,7 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
     // cache miss per timer when a million fire at once; finish_wait ends it on resumption, and
     // on_cancel meanwhile sees the timer fired and declines, as a cleared hook would have.
     static void on_fire(timer_node* t) noexcept {
-        auto* self = static_cast<sleep_awaiter*>(t);
-        try {
-            self->loop_->schedule(self->handle_, self->task_);
-        } catch (...) {
-            std::terminate(); // the ready queue could not grow: out of memory
-        }
+        static_cast<sleep_awaiter*>(t)->schedule_resume();
     }
     static bool on_cancel(cancel_hook* h, bool abandon) noexcept {
         (void)abandon; // a sleep stops waiting at once anyway

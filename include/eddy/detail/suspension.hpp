@@ -45,6 +45,10 @@ struct suspension : cancel_hook {
     /// Schedules the suspended coroutine. Ends the hook: a later cancel() goes to the next await.
     void wake() noexcept {
         disarm();
+        schedule_resume();
+    }
+    /// Schedules the suspended coroutine and keeps the hook (see sleep_awaiter::on_fire).
+    void schedule_resume() noexcept {
         try {
             loop_->schedule(handle_, task_);
         } catch (...) {
