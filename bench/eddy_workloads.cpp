@@ -39,8 +39,8 @@ eddy::task<void> w1_create_await(benchmark::State& state) {
     expect_zero_allocs(state, allocs.report(state, 1));
 }
 
-void bm_w1_create_await(benchmark::State& state) {
-    eddy::run(w1_create_await(state));
+void bm_w1_create_await(benchmark::State& state, bool eager) {
+    eddy::run(w1_create_await(state), {.eager_tasks = eager});
 }
 
 // ---------------------------------------------------------------- W1: gather 10,000
@@ -65,8 +65,8 @@ eddy::task<void> w1_gather(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(w1_gather_n));
 }
 
-void bm_w1_gather(benchmark::State& state) {
-    eddy::run(w1_gather(state));
+void bm_w1_gather(benchmark::State& state, bool eager) {
+    eddy::run(w1_gather(state), {.eager_tasks = eager});
 }
 
 // ---------------------------------------------------------------- W2: 100,000 x sleep(10 ms)
@@ -118,19 +118,21 @@ eddy::task<void> w2_memory(sleeper_probe& p) {
     co_await eddy::gather(std::move(v));
     co_await h;
 }
-double eddy_bytes_per_sleeper() {
-    static const double bytes = [] {
-        sleeper_probe p;
-        p.n = w2_n();
-        std::thread([&p] { eddy::run(w2_memory(p)); }).join();
-        return p.bytes_per_sleeper();
-    }();
-    return bytes;
+double bytes_per_sleeper(bool eager) {
+    sleeper_probe p;
+    p.n = w2_n();
+    std::thread([&p, eager] { eddy::run(w2_memory(p), {.eager_tasks = eager}); }).join();
+    return p.bytes_per_sleeper();
+}
+double eddy_bytes_per_sleeper(bool eager) {
+    static const double lazy_bytes = bytes_per_sleeper(false);
+    static const double eager_bytes = bytes_per_sleeper(true);
+    return eager ? eager_bytes : lazy_bytes;
 }
 
-void bm_w2_sleep(benchmark::State& state) {
-    eddy::run(w2_body(state));
-    state.counters["bytes_per_sleeper"] = eddy_bytes_per_sleeper();
+void bm_w2_sleep(benchmark::State& state, bool eager) {
+    eddy::run(w2_body(state), {.eager_tasks = eager});
+    state.counters["bytes_per_sleeper"] = eddy_bytes_per_sleeper(eager);
 }
 
 // ---------------------------------------------------------------- W3: 1,000,000 random timers
@@ -314,18 +316,30 @@ void bm_w6_file_read(benchmark::State& state, int depth, eddy::backend_kind back
 void register_eddy(workload w) {
     switch (w) {
     case workload::w1_create_await:
-        benchmark::RegisterBenchmark("W1_create_await/eddy", bm_w1_create_await)->UseRealTime();
+        // eddy_eager: the same code on a loop with loop_options::eager_tasks (asyncio's
+        // eager_task_factory), an opt-in that changes the order tasks run in.
+        for (const auto& [tag, eager] : {std::pair{"eddy", false}, std::pair{"eddy_eager", true}}) {
+            benchmark::RegisterBenchmark((std::string("W1_create_await/") + tag).c_str(),
+                                         bm_w1_create_await, eager)
+                ->UseRealTime();
+        }
         break;
     case workload::w1_gather:
-        benchmark::RegisterBenchmark("W1_gather_10k/eddy", bm_w1_gather)
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond);
+        for (const auto& [tag, eager] : {std::pair{"eddy", false}, std::pair{"eddy_eager", true}}) {
+            benchmark::RegisterBenchmark((std::string("W1_gather_10k/") + tag).c_str(),
+                                         bm_w1_gather, eager)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
         break;
     case workload::w2_sleep:
-        benchmark::RegisterBenchmark("W2_sleepers/eddy", bm_w2_sleep)
-            ->UseRealTime()
-            ->Iterations(1)
-            ->Unit(benchmark::kMillisecond);
+        for (const auto& [tag, eager] : {std::pair{"eddy", false}, std::pair{"eddy_eager", true}}) {
+            benchmark::RegisterBenchmark((std::string("W2_sleepers/") + tag).c_str(), bm_w2_sleep,
+                                         eager)
+                ->UseRealTime()
+                ->Iterations(1)
+                ->Unit(benchmark::kMillisecond);
+        }
         break;
     case workload::w3_timers:
         benchmark::RegisterBenchmark("W3_timers/eddy", bm_w3_timers)

@@ -118,6 +118,27 @@ TEST_CASE("debug mode reports a task that blocks before its first co_await at it
     CHECK(contains(err, "blocks_at_start"));
 }
 
+TEST_CASE("debug mode reports a slow eager first step as the new task's step, not its creator's",
+          "[debug][eager]") {
+    env_var no_env("EDDY_DEBUG", nullptr);
+    const std::string err = capture_stderr([&] {
+        eddy::run(
+            []() -> eddy::task<> {
+                co_await eddy::sleep(1ms);
+                auto t = eddy::create_task(
+                    blocks_at_start(), eddy::task_options{.name = "starter", .eager_start = true});
+                CHECK(t.done()); // its whole body ran inside create_task
+                co_await t;
+            }(),
+            debug_on(20ms));
+    });
+    INFO(err);
+    CHECK(contains(err, "task 'starter' blocked the loop for "));
+    CHECK(contains(err, "before its first co_await in "));
+    CHECK(contains(err, "blocks_at_start"));
+    CHECK_FALSE(contains(err, "task 'main' blocked the loop"));
+}
+
 TEST_CASE("a task made from a lambda that blocks at its start is reported with the lambda, "
           "not eddy's wrapper",
           "[debug]") {

@@ -225,7 +225,7 @@ template <class T> struct as_handle<task<T>> {
     using type = task_handle<T>;
     using value = T;
     static task_handle<T> make(task<T>&& t) {
-        return create_task(std::move(t), {}, code_location());
+        return create_task(std::move(t), task_options{}, code_location());
     }
 };
 template <class T> struct as_handle<task_handle<T>> {

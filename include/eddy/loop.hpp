@@ -60,6 +60,12 @@ struct loop_options {
     bool shuffle = false;
     /// The seed for `shuffle`; a non-zero value turns shuffling on by itself.
     std::uint64_t shuffle_seed = 0;
+    /// Eager tasks (asyncio's eager_task_factory): create_task, gather and task_group run a new
+    /// task's first step at once, inside the call, up to its first suspension, instead of on a
+    /// later turn; a task that finishes without suspending is done when create_task returns and
+    /// never goes through the loop. A create_task call can choose otherwise
+    /// (task_options::eager_start). Changes the order in which tasks run: opt in.
+    bool eager_tasks = false;
     /// The loop's time: real (default) or virtual (eddy::virtual_clock, for tests). Last member:
     /// from here on `clock` in this struct names it, not the eddy::clock type.
     clock_kind clock = clock_kind::real;
@@ -121,6 +127,7 @@ class event_loop {
         reactor_ = std::move(chosen.io);
         backend_reason_ = std::move(chosen.reason);
         configure_debug(opts);
+        eager_tasks_ = opts.eager_tasks;
         if (opts.clock == clock_kind::virtual_time) {
             virtual_ = true;
             virtual_now_ = real_now_ns();
@@ -145,6 +152,11 @@ class event_loop {
     [[nodiscard]] bool debug() const noexcept { return dbg_.debug; }
     /// The seed ready work is shuffled with (loop_options::shuffle); 0 when not shuffling.
     [[nodiscard]] std::uint64_t shuffle_seed() const noexcept { return dbg_.shuffle_seed; }
+    /// Whether create_task starts tasks eagerly by default (loop_options::eager_tasks).
+    [[nodiscard]] bool eager_tasks() const noexcept { return eager_tasks_; }
+    /// Sets the default start of tasks created from now on (asyncio's loop.set_task_factory
+    /// with or without eager_task_factory). Tasks already created are not affected.
+    void set_eager_tasks(bool on) noexcept { eager_tasks_ = on; }
 
     /// The reactor backend this loop runs on: "io_uring" or "epoll".
     [[nodiscard]] const char* backend() const noexcept { return reactor_->name(); }
@@ -194,6 +206,32 @@ class event_loop {
         check_thread("scheduling a step");
         ready_.push(detail::ready_item{step, arg, task});
     }
+    /// Runs `task`'s first step now, inside the caller's step (create_task's eager start), and
+    /// returns when the task first suspends or finishes. Returns false, running nothing, where
+    /// a task must start on a later turn instead: once eddy::run's main task has ended or the
+    /// loop is shutting down (tasks created then are cancelled before they start), and when
+    /// eager starts are nested max_eager_depth deep (each nests a stack frame).
+    bool run_eager_step(std::coroutine_handle<> h, detail::task_base* task) noexcept {
+        if (follow_on_budget_ == 0 || eager_depth_ >= max_eager_depth) [[unlikely]] {
+            return false;
+        }
+        check_thread("starting a task");
+        detail::task_base* const creator = std::exchange(current_, task);
+        const unsigned depth = detail::transfer_depth_;
+        ++eager_depth_;
+        // A task's coroutine catches what its body throws: resuming it cannot throw.
+        if (dbg_.debug) [[unlikely]] {
+            checked_step(task, [h] { h.resume(); });
+        } else {
+            h.resume();
+        }
+        --eager_depth_;
+        detail::transfer_depth_ = depth;
+        current_ = creator;
+        return true;
+    }
+    /// Eager starts nested inside eager starts past which a task is scheduled instead.
+    static constexpr std::uint32_t max_eager_depth = 64;
     /// Runs the callback on a later turn (FIFO with coroutines). Takes a loop reference.
     void post(detail::callback_node& cb) {
         check_thread("scheduling a callback");
@@ -295,7 +333,8 @@ class event_loop {
     /// eddy internal: from now on, every turn runs only what was ready when it started. A
     /// follow-on item skips the turn boundary, where eddy::run sees that its main task has
     /// ended and shutdown() cancels the tasks that cleanup creates: from the end of main on
-    /// (and in shutdown), tasks created then are cancelled before they start.
+    /// (and in shutdown), tasks created then are cancelled before they start (none starts
+    /// eagerly either, see run_eager_step).
     void stop_follow_on() noexcept {
         follow_on_budget_ = 0;
         follow_on_left_ = 0;
@@ -435,6 +474,9 @@ class event_loop {
     }
     void configure_debug(const loop_options& opts);
     void run_checked(std::size_t n);
+    // Debug mode: runs one step of `task` and reports it if it was slow. A step's time excludes
+    // the eager first steps of tasks it created (each is reported as its own task's step).
+    template <class F> void checked_step(detail::task_base* task, F&& step) noexcept;
     void report_pending() noexcept;
     // Virtual clock, nothing ready, timers armed: take what has completed, give outstanding
     // real work a bounded real wait, then jump to the nearest deadline. Never sleeps for a timer.
@@ -510,6 +552,8 @@ class event_loop {
     std::uint32_t busy_turns_ = 0;     // turns with ready work since the kernel was last polled
     std::uint32_t follow_on_left_ = 0; // of the running turn
     std::uint32_t follow_on_budget_ = max_follow_on; // 0 once stop_follow_on() was called
+    std::uint32_t eager_depth_ = 0;                  // eager first steps running now, nested
+    bool eager_tasks_ = false;
     bool wake_rearm_ = false;
     bool inbox_closed_ = false;
     std::unique_ptr<thread_pool> pool_;

@@ -39,7 +39,8 @@ T run(task<T> main, loop_options options = {}, code_location where = code_locati
     std::optional<stored> value;
     std::exception_ptr error;
     {
-        task_handle<T> h = create_task(std::move(main), "main", where);
+        task_handle<T> h =
+            create_task(std::move(main), task_options{.name = "main", .eager_start = false}, where);
         h.state()->follow_on_when_done_ = false; // the loop stops when main ends
         detail::signal_service* signals = nullptr;
         try {

@@ -150,7 +150,8 @@ server start_serving(Handler handler, server_options options, std::vector<socket
         auto* child = new server_child;
         task_handle<void> h;
         try {
-            h = create_task(accept_loop(core_ref(core), std::move(l)), {}, code_location());
+            h = create_task(accept_loop(core_ref(core), std::move(l)),
+                            task_options{.eager_start = false}, code_location());
         } catch (...) {
             delete child;
             throw;

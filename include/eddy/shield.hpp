@@ -20,7 +20,7 @@ namespace eddy {
 /// of `eddy::run` the inner task is cancelled like every other pending task. Throws what the
 /// task throws, cancelled_error, eddy::loop_error outside a running loop.
 template <class T> [[nodiscard]] auto shield(task<T> t) {
-    task_handle<T> h = create_task(std::move(t), {}, code_location());
+    task_handle<T> h = create_task(std::move(t), task_options{}, code_location());
     // Only the awaiter keeps a reference once `h` is gone: the value can be moved out.
     return detail::state_awaiter<T, true, true>{h.state(), &h.state()->slot(), 1};
 }

@@ -408,8 +408,9 @@ class stream_writer {
         }
         if (!s.sending_) {
             // The loop owns the task; its handle is dropped (see writer_state::sender_).
-            s.sender_ =
-                create_task(detail::send_loop(detail::sender_ref(&s)), {}, code_location()).state();
+            s.sender_ = create_task(detail::send_loop(detail::sender_ref(&s)),
+                                    task_options{.eager_start = false}, code_location())
+                            .state();
             s.sending_ = true;
         }
         s.pending_.append(reinterpret_cast<const char*>(data.data()), data.size());

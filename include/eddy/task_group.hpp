@@ -69,10 +69,12 @@ class task_group {
 
     /// Schedules `t` as a child of the group (asyncio's TaskGroup.create_task) and returns its
     /// handle. The child is cancelled if another child fails or the group's scope is
-    /// cancelled. Throws eddy::invalid_state_error once the group is shutting down (a child
-    /// failed) or finished; `t` is then destroyed without running.
+    /// cancelled. `opts` as for eddy::create_task: an eager child that fails before it first
+    /// suspends aborts the group before this returns. Throws eddy::invalid_state_error once
+    /// the group is shutting down (a child failed) or finished; `t` is then destroyed without
+    /// running.
     template <class T>
-    task_handle<T> create_task(task<T> t, std::string_view name = {},
+    task_handle<T> create_task(task<T> t, task_options opts,
                                code_location where = code_location::current()) {
         if (closed_ || aborting_) {
             throw invalid_state_error(closed_ ? "eddy::task_group: the group is finished"
@@ -81,7 +83,7 @@ class task_group {
         auto* child = new detail::group_child; // before the task: no untracked child on bad_alloc
         task_handle<T> h;
         try {
-            h = eddy::create_task(std::move(t), name, where);
+            h = eddy::create_task(std::move(t), opts, where);
         } catch (...) {
             delete child;
             throw;
@@ -90,10 +92,22 @@ class task_group {
         child->task_ = h.state();
         child->group_ = this;
         child->wake_ = &on_child_done;
-        h.state()->add_waiter(*child, parent_);
         children_.push_back(child->link_);
         ++pending_;
+        if (h.done()) {
+            // Finished in its eager first step: nothing will wake the child's waiter, so its
+            // end is taken now (asyncio's TaskGroup.create_task does the same).
+            on_child_done(child);
+        } else {
+            h.state()->add_waiter(*child, parent_);
+        }
         return h;
+    }
+    /// As above, named `name`, started as the loop's default says.
+    template <class T>
+    task_handle<T> create_task(task<T> t, std::string_view name = {},
+                               code_location where = code_location::current()) {
+        return create_task(std::move(t), task_options{.name = name}, where);
     }
 
     /// Schedules a callable returning task<T> (a capturing lambda), kept alive in the child's
@@ -101,7 +115,12 @@ class task_group {
     template <detail::task_factory F>
     auto create_task(F f, std::string_view name = {},
                      code_location where = code_location::current()) {
-        return create_task(detail::invoke_owned(std::move(f)), name, where);
+        return create_task(detail::invoke_owned(std::move(f)), task_options{.name = name}, where);
+    }
+    /// As above, with options.
+    template <detail::task_factory F>
+    auto create_task(F f, task_options opts, code_location where = code_location::current()) {
+        return create_task(detail::invoke_owned(std::move(f)), opts, where);
     }
 
     /// Children not finished yet.

@@ -67,6 +67,8 @@ struct debug_settings {
     std::uint64_t shuffle_seed = 0; // 0: not shuffling
     std::uint64_t rng = 0;          // splitmix64 state
     std::thread::id owner;
+    /// Time spent in the eager first steps nested in the step being measured (checked_step).
+    std::chrono::nanoseconds nested{};
 
     /// splitmix64: small, good enough to permute a turn, and the same sequence everywhere.
     std::uint64_t next() noexcept {

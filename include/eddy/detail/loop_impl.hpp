@@ -175,39 +175,48 @@ inline void event_loop::run_checked(std::size_t n) {
             }
             continue;
         }
-        // What the step resumes from is read before it runs (it records its next await), and
-        // the task is kept alive across the step so that it can be named afterwards.
-        code_location resumed;
-        code_location origin;
-        bool wrapper_start = false; // the first step of create_task(lambda): name the lambda
-        if (item.task != nullptr) {
-            item.task->add_ref();
-            const detail::frame_record& at = item.task->root_frame().innermost();
-            resumed = at.where_;
-            origin = at.origin_;
-            wrapper_start = !resumed.known() && detail::is_internal_frame(at);
-        }
-        const auto start = std::chrono::steady_clock::now(); // real time, even when virtual
-        if (item.run != nullptr) {
-            item.run(item.ptr);
-        } else {
-            std::coroutine_handle<>::from_address(item.ptr).resume();
-        }
-        const auto took = std::chrono::steady_clock::now() - start;
-        if (took >= dbg_.slow_step) {
-            code_location next;
-            if (item.task != nullptr && !item.task->done()) {
-                const detail::frame_record& now = item.task->root_frame().innermost();
-                next = now.where_;
-                if (wrapper_start) {
-                    origin = now.origin_;
-                }
+        checked_step(item.task, [&item] {
+            if (item.run != nullptr) {
+                item.run(item.ptr);
+            } else {
+                std::coroutine_handle<>::from_address(item.ptr).resume();
             }
-            detail::report_slow_step(item.task, resumed, origin, next, took);
+        });
+    }
+}
+
+template <class F> void event_loop::checked_step(detail::task_base* task, F&& step) noexcept {
+    // What the step resumes from is read before it runs (it records its next await), and
+    // the task is kept alive across the step so that it can be named afterwards.
+    code_location resumed;
+    code_location origin;
+    bool wrapper_start = false; // the first step of create_task(lambda): name the lambda
+    if (task != nullptr) {
+        task->add_ref();
+        const detail::frame_record& at = task->root_frame().innermost();
+        resumed = at.where_;
+        origin = at.origin_;
+        wrapper_start = !resumed.known() && detail::is_internal_frame(at);
+    }
+    const std::chrono::nanoseconds outer_nested = std::exchange(dbg_.nested, {});
+    const auto start = std::chrono::steady_clock::now(); // real time, even when virtual
+    step();
+    const std::chrono::nanoseconds elapsed = std::chrono::steady_clock::now() - start;
+    const std::chrono::nanoseconds took = elapsed - dbg_.nested;
+    dbg_.nested = outer_nested + elapsed;
+    if (took >= dbg_.slow_step) {
+        code_location next;
+        if (task != nullptr && !task->done()) {
+            const detail::frame_record& now = task->root_frame().innermost();
+            next = now.where_;
+            if (wrapper_start) {
+                origin = now.origin_;
+            }
         }
-        if (item.task != nullptr) {
-            item.task->release();
-        }
+        detail::report_slow_step(task, resumed, origin, next, took);
+    }
+    if (task != nullptr) {
+        task->release();
     }
 }
 

@@ -276,8 +276,11 @@ inline void server_core::spawn(int fd) noexcept {
         auto* child = new server_child;
         task_handle<void> h;
         try {
+            // Lazy whatever the loop's default: track() below listens for the end of a task
+            // that has not started yet.
             h = create_task(serve_connection(core_ref(this), std::move(c.reader),
-                                             std::move(c.writer), std::move(name)));
+                                             std::move(c.writer), std::move(name)),
+                            task_options{.eager_start = false});
         } catch (...) {
             delete child;
             throw;

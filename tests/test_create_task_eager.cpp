@@ -1,0 +1,351 @@
+// create_task's eager start (task_options::eager_start, loop_options::eager_tasks): asyncio's
+// eager_task_factory and create_task(eager_start=True). create_task.hpp's second test file.
+#include "helpers.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using eddy_test::tracked;
+
+namespace {
+
+eddy::task<int> immediate(int v) {
+    co_return v;
+}
+
+eddy::task<int> fails_at_once() {
+    throw std::runtime_error("failed in the first step");
+    co_return 0; // NOLINT: unreachable, makes this a coroutine
+}
+
+const eddy::task_options eager{.eager_start = true};
+const eddy::task_options lazy{.eager_start = false};
+
+} // namespace
+
+TEST_CASE("an eager task runs its first step inside create_task, up to its first suspension",
+          "[create_task][eager]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        log.emplace_back("before");
+        auto h = eddy::create_task(
+            [&]() -> eddy::task<> {
+                log.emplace_back("first step");
+                co_await eddy::yield();
+                log.emplace_back("second step");
+            },
+            eager);
+        log.emplace_back("after create");
+        CHECK_FALSE(h.done());
+        co_await h;
+        log.emplace_back("awaited");
+    }());
+    CHECK(log == std::vector<std::string>{"before", "first step", "after create", "second step",
+                                          "awaited"});
+}
+
+TEST_CASE("an eager task that never suspends is done when create_task returns, ahead of tasks "
+          "created lazily before it",
+          "[create_task][eager]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        auto first = eddy::create_task([&]() -> eddy::task<> {
+            log.emplace_back("lazy");
+            co_return;
+        });
+        auto h = eddy::create_task(immediate(7), eager);
+        log.emplace_back("created");
+        REQUIRE(h.done());
+        CHECK(h.result() == 7);
+        CHECK_FALSE(first.done());
+        const int v = co_await h; // ready: no suspension
+        CHECK(v == 7);
+        CHECK(log == std::vector<std::string>{"created"});
+        co_await first;
+    }());
+    CHECK(log == std::vector<std::string>{"created", "lazy"});
+}
+
+TEST_CASE("the loop's default start is overridden by each create_task", "[create_task][eager]") {
+    std::vector<std::string> log;
+    const auto step = [&log](std::string what) {
+        return [&log, what]() -> eddy::task<> {
+            log.push_back(what);
+            co_return;
+        };
+    };
+    eddy::run(
+        [&]() -> eddy::task<> {
+            CHECK(eddy::get_running_loop().eager_tasks());
+            auto a = eddy::create_task(step("default (eager)"));
+            auto b = eddy::create_task(step("lazy"), lazy);
+            log.emplace_back("switch");
+            eddy::get_running_loop().set_eager_tasks(false);
+            auto c = eddy::create_task(step("default (lazy)"));
+            auto d = eddy::create_task(step("eager"), eager);
+            log.emplace_back("await");
+            co_await a;
+            co_await b;
+            co_await c;
+            co_await d;
+        }(),
+        {.eager_tasks = true});
+    CHECK(log == std::vector<std::string>{"default (eager)", "switch", "eager", "await", "lazy",
+                                          "default (lazy)"});
+}
+
+TEST_CASE("an eager task's failure stays in its handle instead of leaving create_task",
+          "[create_task][eager]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<int> h;
+        CHECK_NOTHROW(h = eddy::create_task(fails_at_once(), eager));
+        REQUIRE(h.done());
+        CHECK_FALSE(h.cancelled());
+        CHECK_THROWS_WITH(h.result(), "failed in the first step");
+        co_return;
+    }());
+}
+
+TEST_CASE("during its eager step the new task is the current task and has its own context",
+          "[create_task][eager]") {
+    static eddy::context_var<int> var("eager_test_var", 0);
+    eddy::run([]() -> eddy::task<> {
+        auto creator = eddy::current_task();
+        (void)var.set(1);
+        std::string seen_name;
+        int seen_value = -1;
+        auto h = eddy::create_task(
+            [&]() -> eddy::task<> {
+                seen_name = eddy::current_task_name();
+                seen_value = var.get();
+                (void)var.set(2); // the task's own copy of the context
+                co_await eddy::yield();
+            },
+            eddy::task_options{.name = "child", .eager_start = true});
+        CHECK(seen_name == "child");
+        CHECK(seen_value == 1);
+        CHECK(eddy::current_task_name() == "main");
+        CHECK(eddy::current_task().name() == creator.name());
+        CHECK(var.get() == 1);
+        co_await h;
+    }());
+}
+
+TEST_CASE("eager starts nested deeper than max_eager_depth are scheduled instead",
+          "[create_task][eager]") {
+    // Each link creates the next eagerly before its first suspension: without the cap, 10,000
+    // links would nest 10,000 steps on the stack.
+    constexpr int links = 10'000;
+    struct chain {
+        int nesting = 0;         // links inside their first step right now
+        int deepest = 0;         // the most seen at once
+        int started_eagerly = 0; // links whose first step ran inside their creator's
+        bool creating = false;
+        eddy::task<> link(int left) {
+            if (creating) {
+                ++started_eagerly;
+            }
+            deepest = std::max(deepest, ++nesting);
+            if (left == 0) {
+                --nesting;
+                co_return;
+            }
+            creating = true;
+            auto next = eddy::create_task(link(left - 1), eager);
+            creating = false;
+            --nesting;
+            co_await next;
+        }
+    };
+    chain c;
+    eddy::run([&]() -> eddy::task<> {
+        c.creating = true;
+        auto first = eddy::create_task(c.link(links), eager);
+        c.creating = false;
+        co_await first;
+    }());
+    const int cap = static_cast<int>(eddy::event_loop::max_eager_depth);
+    // A queued link starts from the loop and then nests cap eager steps of its own.
+    CHECK(c.deepest == cap + 1);
+    // Every cap-th link is queued (it starts on a later turn, nothing nested), the rest ran
+    // eagerly.
+    CHECK(c.started_eagerly == (links + 1) - (links + 1) / (cap + 1));
+    CHECK(eddy::live_frames() == 0);
+}
+
+TEST_CASE("a task created eagerly by cleanup at shutdown is cancelled before it starts",
+          "[create_task][eager]") {
+    bool ran = false;
+    bool cleanup = false;
+    eddy::run(
+        [&]() -> eddy::task<> {
+            (void)eddy::create_task([&]() -> eddy::task<> {
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                    cleanup = true;
+                    (void)eddy::create_task(
+                        [&]() -> eddy::task<> {
+                            ran = true;
+                            co_return;
+                        },
+                        eager);
+                    throw;
+                }
+            });
+            co_await eddy::yield(); // the sleeper starts and sleeps; main then ends
+        }(),
+        {.eager_tasks = true});
+    CHECK(cleanup);
+    CHECK_FALSE(ran);
+    CHECK(eddy::live_frames() == 0);
+}
+
+TEST_CASE("cancelling an eager task suspended in its first await works as for any task",
+          "[create_task][eager]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task(
+            []() -> eddy::task<int> {
+                co_await eddy::sleep(1h);
+                co_return 1;
+            },
+            eager);
+        CHECK(h.cancel());
+        bool threw = false;
+        try {
+            (void)co_await h;
+        } catch (const eddy::cancelled_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+        CHECK(h.cancelled());
+    }());
+}
+
+TEST_CASE("gather on an eager loop starts every child in argument order and keeps result order",
+          "[create_task][eager][gather]") {
+    std::vector<int> started;
+    const auto child = [&started](int i) {
+        return [&started, i]() -> eddy::task<int> {
+            started.push_back(i);
+            if (i % 2 == 0) {
+                co_await eddy::sleep(std::chrono::milliseconds(3 - i));
+            }
+            co_return i * 10;
+        };
+    };
+    const std::vector<int> got = eddy::run(
+        [&]() -> eddy::task<std::vector<int>> {
+            std::vector<eddy::task<int>> v;
+            for (int i = 0; i < 4; ++i) {
+                v.push_back(eddy::detail::invoke_owned(child(i)));
+            }
+            auto awaiting = eddy::gather(std::move(v));
+            CHECK(started == std::vector<int>{0, 1, 2, 3}); // before gather is awaited
+            co_return co_await std::move(awaiting);
+        }(),
+        {.eager_tasks = true});
+    CHECK(got == std::vector<int>{0, 10, 20, 30});
+}
+
+TEST_CASE("a gathered child failing in its eager step propagates from gather",
+          "[create_task][eager][gather]") {
+    tracked::reset();
+    eddy::run(
+        []() -> eddy::task<> {
+            auto slow = eddy::create_task([]() -> eddy::task<> {
+                const tracked t(1);
+                co_await eddy::sleep(2ms);
+            });
+            std::string what;
+            try {
+                (void)co_await eddy::gather(fails_at_once(), immediate(1));
+            } catch (const std::runtime_error& e) {
+                what = e.what();
+            }
+            CHECK(what == "failed in the first step");
+            co_await slow;
+        }(),
+        {.eager_tasks = true});
+    CHECK(tracked::live == 0);
+    CHECK(eddy::live_frames() == 0);
+}
+
+TEST_CASE("a task group child finishing in its eager step is counted as finished at once",
+          "[create_task][eager][task_group]") {
+    const int v = eddy::run([]() -> eddy::task<int> {
+        co_return co_await eddy::with_task_group([](eddy::task_group& tg) -> eddy::task<int> {
+            auto a = tg.create_task(immediate(20), eager);
+            CHECK(a.done());
+            CHECK(tg.size() == 0);
+            auto b = tg.create_task(immediate(22), lazy);
+            CHECK(tg.size() == 1);
+            co_return co_await a + co_await b;
+        });
+    }());
+    CHECK(v == 42);
+}
+
+TEST_CASE("a task group child failing in its eager step aborts the group", "[create_task][eager]"
+                                                                           "[task_group]") {
+    bool sibling_cancelled = false;
+    bool body_reached_await = false;
+    bool body_cancelled = false;
+    eddy::run([&]() -> eddy::task<> {
+        try {
+            co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
+                (void)tg.create_task(
+                    [&]() -> eddy::task<> {
+                        try {
+                            co_await eddy::sleep(1h);
+                        } catch (const eddy::cancelled_error&) {
+                            sibling_cancelled = true;
+                            throw;
+                        }
+                    },
+                    eager); // suspended in its sleep when its sibling fails
+                (void)tg.create_task(fails_at_once(), eager);
+                CHECK_THROWS_AS(tg.create_task(immediate(1)), eddy::invalid_state_error);
+                body_reached_await = true;
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                    body_cancelled = true;
+                    throw;
+                }
+            });
+            FAIL("the group did not fail");
+        } catch (const eddy::exception_group& g) {
+            REQUIRE(g.exceptions().size() == 1);
+            CHECK_THROWS_WITH(std::rethrow_exception(g.exceptions()[0]),
+                              "failed in the first step");
+        }
+    }());
+    CHECK(sibling_cancelled);
+    CHECK(body_reached_await);
+    CHECK(body_cancelled);
+    CHECK(eddy::live_frames() == 0);
+}
+
+TEST_CASE("100,000 eager create_task + await recycle their frames and allocate nothing after "
+          "warm-up",
+          "[create_task][eager]") {
+    eddy::run(
+        []() -> eddy::task<> {
+            long sum = 0;
+            for (int i = 0; i < 1000; ++i) {
+                sum += co_await eddy::create_task(immediate(1));
+            }
+            const std::int64_t chunks = eddy::detail::this_thread_pool().chunk_mallocs();
+            const std::uint64_t allocs = eddy_test::allocations();
+            for (int i = 0; i < 100'000; ++i) {
+                sum += co_await eddy::create_task(immediate(1));
+            }
+            CHECK(eddy_test::allocations() == allocs);
+            CHECK(eddy::detail::this_thread_pool().chunk_mallocs() == chunks);
+            CHECK(sum == 101'000);
+        }(),
+        {.eager_tasks = true});
+    CHECK(eddy::live_frames() == 0);
+}
