@@ -292,11 +292,10 @@ class event_loop {
 
     /// Lists `t` among the unfinished tasks that shutdown() cancels.
     void register_task(detail::task_base& t) noexcept {
-        t.loop_link_.owner = &t;
-        tasks_.push_back(t.loop_link_);
+        tasks_.push_back(t.loop_link());
     }
     /// Called when `t` finishes.
-    static void unregister_task(detail::task_base& t) noexcept { t.loop_link_.unlink(); }
+    static void unregister_task(detail::task_base& t) noexcept { t.loop_link().unlink(); }
     /// Calls `fn(detail::task_base*)` for every unfinished task, in creation order.
     template <class F> void for_each_task(F&& fn) const {
         for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
@@ -461,8 +460,8 @@ class event_loop {
     // tasks_, writing into its two neighbours, which are as cold as it was.
     static void prefetch_links(const detail::ready_item& item) noexcept {
         if (item.task != nullptr) {
-            __builtin_prefetch(item.task->loop_link_.prev_);
-            __builtin_prefetch(item.task->loop_link_.next_);
+            __builtin_prefetch(item.task->loop_link().prev_);
+            __builtin_prefetch(item.task->loop_link().next_);
         }
     }
     void check_thread(const char* what) const noexcept {

@@ -26,26 +26,29 @@ constexpr std::int64_t saturated_ns(std::chrono::duration<Rep, Period> d) noexce
 }
 
 /// The awaiter behind sleep/sleep_until/yield. Its timer node lives in the awaiting frame; the
-/// loop's heap only points at it, so a sleep allocates nothing.
-struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
+/// loop's heap only points at it, so a sleep allocates nothing. 80 bytes: the duration waits in
+/// the node's deadline until the timer is armed, and the timer node comes first so that `mode_`
+/// fills the tail padding of `suspension` (a sleeping task's frame is 16 bytes smaller).
+struct [[nodiscard]] sleep_awaiter : timer_node, suspension {
     enum class mode : std::uint8_t { relative, absolute, yield };
 
-    sleep_awaiter(mode m, std::int64_t ns) noexcept : ns_(ns), mode_(m) {}
+    sleep_awaiter(mode m, std::int64_t ns) noexcept : mode_(m) { deadline_ = ns; }
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 
     bool await_suspend(std::coroutine_handle<> h) {
         arm(h, &on_cancel);
-        if (mode_ == mode::yield || (mode_ == mode::relative && ns_ <= 0)) {
+        const std::int64_t ns = deadline_; // the duration, or the deadline when absolute
+        if (mode_ == mode::yield || (mode_ == mode::relative && ns <= 0)) {
             // asyncio.sleep(0): go behind everything that is ready now.
             mode_ = mode::yield;
             loop_->schedule(h, task_);
         } else {
             const std::int64_t now = loop_->now_ns();
             // Saturate: sleep(hours::max()) means "until cancelled", not an overflow.
-            deadline_ = mode_ == mode::absolute ? ns_
-                        : ns_ > INT64_MAX - now ? INT64_MAX
-                                                : now + ns_;
+            deadline_ = mode_ == mode::absolute ? ns
+                        : ns > INT64_MAX - now ? INT64_MAX
+                                               : now + ns;
             fire_ = &on_fire;
             try {
                 loop_->add_timer(*this);
@@ -83,9 +86,11 @@ struct [[nodiscard]] sleep_awaiter : suspension, timer_node {
         return true;
     }
 
-    std::int64_t ns_;
     mode mode_;
 };
+#if defined(__x86_64__) || defined(__aarch64__)
+static_assert(sizeof(sleep_awaiter) == 80, "sleep_awaiter's mode no longer fills a padding");
+#endif
 
 } // namespace detail
 
