@@ -31,7 +31,7 @@ namespace detail {
 template <class T> class task_state final : public task_base, public pooled {
   public:
     explicit task_state(task<T>&& t) noexcept : coro_(std::move(t)) {
-        coro_.handle().promise().root_ = this;
+        coro_.handle().promise().set_root(this);
     }
 
     /// Registers the task with `loop`, then runs its first step now (`eager`, when the loop
@@ -198,7 +198,7 @@ template <class T>
 task_handle<T> spawn(task<T>& t, std::string_view name, std::optional<bool> eager,
                      code_location where) {
     event_loop& loop = get_running_loop();
-    if (!t.valid() || t.handle().promise().continuation_ || t.done()) {
+    if (!t.valid() || t.handle().promise().claimed() || t.done()) {
         throw invalid_state_error("eddy::create_task: the task is empty or already started");
     }
     auto* state = new task_state<T>(std::move(t));

@@ -291,9 +291,7 @@ class event_loop {
     [[nodiscard]] detail::task_base* current_task() const noexcept { return current_; }
 
     /// Lists `t` among the unfinished tasks that shutdown() cancels.
-    void register_task(detail::task_base& t) noexcept {
-        tasks_.push_back(t.loop_link());
-    }
+    void register_task(detail::task_base& t) noexcept { tasks_.push_back(t.loop_link()); }
     /// Called when `t` finishes.
     static void unregister_task(detail::task_base& t) noexcept { t.loop_link().unlink(); }
     /// Calls `fn(detail::task_base*)` for every unfinished task, in creation order.

@@ -46,9 +46,7 @@ struct [[nodiscard]] sleep_awaiter : timer_node, suspension {
         } else {
             const std::int64_t now = loop_->now_ns();
             // Saturate: sleep(hours::max()) means "until cancelled", not an overflow.
-            deadline_ = mode_ == mode::absolute ? ns
-                        : ns > INT64_MAX - now ? INT64_MAX
-                                               : now + ns;
+            deadline_ = mode_ == mode::absolute ? ns : ns > INT64_MAX - now ? INT64_MAX : now + ns;
             fire_ = &on_fire;
             try {
                 loop_->add_timer(*this);

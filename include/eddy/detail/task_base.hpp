@@ -132,7 +132,6 @@ class task_base : public future_base, public task_link {
     int cancel_requests_ = 0;
 
   public:
-
     /// The task's context-variable values (null: none set; see context_var). Owned: one
     /// reference, released with the task.
     context_data* context_ = nullptr;
