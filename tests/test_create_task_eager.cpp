@@ -2,6 +2,7 @@
 // eager_task_factory and create_task(eager_start=True). create_task.hpp's second test file.
 #include "helpers.hpp"
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,28 @@ eddy::task<int> fails_at_once() {
     throw std::runtime_error("failed in the first step");
     co_return 0; // NOLINT: unreachable, makes this a coroutine
 }
+
+/// The input range make(0), ..., make(n - 1), each made when the iteration reaches it (what
+/// std::views::transform gives; clang 14 cannot compile libstdc++ 12's views).
+template <class F> struct made_by {
+    const F* make;
+    int n;
+    struct iterator {
+        using value_type = std::invoke_result_t<const F&, int>;
+        using difference_type = std::ptrdiff_t;
+        const F* make = nullptr;
+        int i = 0;
+        value_type operator*() const { return (*make)(i); }
+        iterator& operator++() {
+            ++i;
+            return *this;
+        }
+        void operator++(int) { ++i; }
+        bool operator==(const iterator& o) const { return i == o.i; }
+    };
+    [[nodiscard]] iterator begin() const { return {make, 0}; }
+    [[nodiscard]] iterator end() const { return {make, n}; }
+};
 
 const eddy::task_options eager{.eager_start = true};
 const eddy::task_options lazy{.eager_start = false};
@@ -490,4 +513,50 @@ TEST_CASE("an eager task created by a call_soon callback runs inside it with no 
         co_await h;
     }());
     CHECK(log == std::vector<std::string>{"child: c", "callback", "child again"});
+}
+
+TEST_CASE("a gather whose range throws while making a child leaves the eager children already "
+          "started to the loop, which cancels them at the end",
+          "[create_task][eager][gather]") {
+    tracked::reset();
+    int started = 0;
+    int cancelled = 0;
+    const std::string err = eddy_test::capture_stderr([&] {
+        eddy::run(
+            [&]() -> eddy::task<> {
+                const auto make = [&](int i) -> eddy::task<int> {
+                    if (i == 2) {
+                        throw std::runtime_error("no child 2"); // as bad_alloc would
+                    }
+                    return [](int i, int& started, int& cancelled) -> eddy::task<int> {
+                        const tracked t(i);
+                        ++started;
+                        if (i == 1) {
+                            throw std::runtime_error("child 1 failed at once");
+                        }
+                        try {
+                            co_await eddy::sleep(1h);
+                        } catch (const eddy::cancelled_error&) {
+                            ++cancelled;
+                            throw;
+                        }
+                        co_return i;
+                    }(i, started, cancelled);
+                };
+                std::string what;
+                try {
+                    (void)co_await eddy::gather(made_by<decltype(make)>{&make, 3});
+                } catch (const std::runtime_error& e) {
+                    what = e.what();
+                }
+                CHECK(what == "no child 2");
+                CHECK(started == 2);
+            }(),
+            {.eager_tasks = true});
+    });
+    CHECK(cancelled == 1);
+    CHECK(tracked::live == 0);
+    CHECK(eddy::live_frames() == 0);
+    // Nobody could look at child 1's failure: it is reported, as it would be without eager.
+    CHECK(err.find("child 1 failed at once") != std::string::npos);
 }
