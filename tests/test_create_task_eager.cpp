@@ -73,10 +73,12 @@ TEST_CASE("an eager task that never suspends is done when create_task returns, a
           "[create_task][eager]") {
     std::vector<std::string> log;
     eddy::run([&]() -> eddy::task<> {
-        auto first = eddy::create_task([&]() -> eddy::task<> {
-            log.emplace_back("lazy");
-            co_return;
-        });
+        auto first = eddy::create_task(
+            [&]() -> eddy::task<> {
+                log.emplace_back("lazy");
+                co_return;
+            },
+            lazy);
         auto h = eddy::create_task(immediate(7), eager);
         log.emplace_back("created");
         REQUIRE(h.done());
@@ -406,6 +408,49 @@ TEST_CASE("an eager group child is cancelled when the group aborts during its ow
     CHECK(eddy::live_frames() == 0);
 }
 
+TEST_CASE("an eager group child made by another task is cancelled when its eager step cancels the "
+          "group's task waiting at the join",
+          "[create_task][eager][task_group]") {
+    bool late_cancelled = false;
+    bool scope_cancelled = false;
+    eddy::run(
+        [&]() -> eddy::task<> {
+            eddy::task_handle<void> maker;
+            eddy::task_ref owner; // outlives the body, which has ended when `maker` runs
+            try {
+                co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
+                    owner = eddy::current_task();
+                    (void)tg.create_task([]() -> eddy::task<> { co_await eddy::sleep(1h); });
+                    // Not a child: it adds one while the group's task waits at the join.
+                    maker = eddy::create_task(
+                        [&]() -> eddy::task<> {
+                            (void)tg.create_task(
+                                [&]() -> eddy::task<> {
+                                    (void)owner.cancel(); // the join cancels the group now
+                                    try {
+                                        co_await eddy::sleep(1h);
+                                    } catch (const eddy::cancelled_error&) {
+                                        late_cancelled = true;
+                                        throw;
+                                    }
+                                },
+                                eager);
+                            co_return;
+                        },
+                        lazy);
+                    co_return;
+                });
+            } catch (const eddy::cancelled_error&) {
+                scope_cancelled = true;
+            }
+            co_await maker;
+        }(),
+        {.clock = eddy::clock_kind::virtual_time});
+    CHECK(scope_cancelled);
+    CHECK(late_cancelled);
+    CHECK(eddy::live_frames() == 0);
+}
+
 TEST_CASE("a child that cancels its creator in its eager step cancels a gather being built",
           "[create_task][eager][gather]") {
     tracked::reset();
@@ -476,16 +521,18 @@ TEST_CASE("a task awaiting its creator's handle in its eager step gets the creat
     eddy::run([&]() -> eddy::task<> {
         eddy::task_handle<int> creator;
         eddy::task_handle<void> watcher;
-        creator = eddy::create_task([&]() -> eddy::task<int> {
-            watcher = eddy::create_task(
-                [&]() -> eddy::task<> {
-                    eddy::task_handle<int> c = creator; // set before this task runs
-                    seen = co_await c;
-                },
-                eager);
-            co_await eddy::yield();
-            co_return 42;
-        });
+        creator = eddy::create_task( // lazy: `creator` is set before it runs
+            [&]() -> eddy::task<int> {
+                watcher = eddy::create_task(
+                    [&]() -> eddy::task<> {
+                        eddy::task_handle<int> c = creator;
+                        seen = co_await c;
+                    },
+                    eager);
+                co_await eddy::yield();
+                co_return 42;
+            },
+            lazy);
         const int got = co_await creator;
         CHECK(got == 42);
         co_await watcher;
