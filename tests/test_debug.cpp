@@ -139,6 +139,39 @@ TEST_CASE("debug mode reports a slow eager first step as the new task's step, no
     CHECK_FALSE(contains(err, "task 'main' blocked the loop"));
 }
 
+TEST_CASE("debug mode charges nested eager first steps to their own tasks, also under a callback",
+          "[debug][eager]") {
+    env_var no_env("EDDY_DEBUG", nullptr);
+    const std::string err = capture_stderr([&] {
+        eddy::run(
+            []() -> eddy::task<> {
+                const eddy::task_options inner{.name = "inner", .eager_start = true};
+                auto outer = eddy::create_task(
+                    [&inner]() -> eddy::task<> {
+                        auto t = eddy::create_task(blocks_at_start(), inner); // 60 ms
+                        co_await t;
+                    },
+                    eddy::task_options{.name = "outer", .eager_start = true});
+                eddy::task_handle<void> from_callback;
+                (void)eddy::call_soon([&] {
+                    from_callback = eddy::create_task(
+                        blocks_at_start(),
+                        eddy::task_options{.name = "from_callback", .eager_start = true});
+                });
+                co_await eddy::sleep(1ms);
+                co_await outer;
+                co_await from_callback;
+            }(),
+            debug_on(40ms));
+    });
+    INFO(err);
+    CHECK(contains(err, "task 'inner' blocked the loop for "));
+    CHECK(contains(err, "task 'from_callback' blocked the loop for "));
+    CHECK_FALSE(contains(err, "task 'outer' blocked the loop"));
+    CHECK_FALSE(contains(err, "task 'main' blocked the loop"));
+    CHECK_FALSE(contains(err, "a callback blocked the loop"));
+}
+
 TEST_CASE("a task made from a lambda that blocks at its start is reported with the lambda, "
           "not eddy's wrapper",
           "[debug]") {

@@ -100,6 +100,14 @@ class task_group {
             on_child_done(child);
         } else {
             h.state()->add_waiter(*child, parent_);
+            if (aborting_) {
+                // The group began aborting during the child's eager step (a child it made
+                // failed at once): abort() ran before this child was listed and missed it.
+                try {
+                    (void)h.state()->cancel({});
+                } catch (...) { // NOLINT(bugprone-empty-catch): an empty message is never copied
+                }
+            }
         }
         return h;
     }
