@@ -607,3 +607,36 @@ TEST_CASE("a gather whose range throws while making a child leaves the eager chi
     // Nobody could look at child 1's failure: it is reported, as it would be without eager.
     CHECK(err.find("child 1 failed at once") != std::string::npos);
 }
+
+TEST_CASE("create_task takes a name as any string type, task_options, or empty braces",
+          "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        const std::string s = "from a string";
+        auto a = eddy::create_task(immediate(1), s);
+        auto b = eddy::create_task(immediate(2), "from a literal");
+        auto c = eddy::create_task(immediate(3), std::string_view("from a view"));
+        auto d = eddy::create_task(immediate(4), {}); // no options: as create_task(t)
+        auto e = eddy::create_task(immediate(5), {.name = "from options"});
+        auto f = eddy::create_task([]() -> eddy::task<int> { co_return 6; }, {});
+        auto g = eddy::create_task([]() -> eddy::task<int> { co_return 7; }, s);
+        CHECK(a.name() == s);
+        CHECK(b.name() == "from a literal");
+        CHECK(c.name() == "from a view");
+        CHECK(d.name().empty());
+        CHECK(e.name() == "from options");
+        CHECK(g.name() == s);
+        const int sum = co_await a + co_await b + co_await c + co_await d + co_await e +
+                        co_await f + co_await g;
+        CHECK(sum == 28);
+        int in_group = 0;
+        co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
+            auto x = tg.create_task(immediate(1), {});
+            auto y = tg.create_task(immediate(2), s);
+            auto z = tg.create_task([]() -> eddy::task<int> { co_return 3; }, "z");
+            CHECK(y.name() == s);
+            CHECK(z.name() == "z");
+            in_group = co_await x + co_await y + co_await z;
+        });
+        CHECK(in_group == 6);
+    }());
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/code_location.hpp"
+#include "eddy/detail/body.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/state_awaiter.hpp"
 #include "eddy/detail/task_base.hpp"
@@ -95,8 +96,10 @@ task<R> invoke_owned(F f) {
     }
 }
 
-template <class T> struct is_task : std::false_type {};
-template <class T> struct is_task<task<T>> : std::true_type {};
+/// What create_task accepts as a task's name. A template parameter rather than a string_view
+/// parameter, so that `create_task(t, {})` still means "no options" and is not ambiguous.
+template <class N>
+concept task_name = std::convertible_to<const N&, std::string_view>;
 
 } // namespace detail
 
@@ -223,14 +226,15 @@ task_handle<T> spawn(task<T>& t, std::string_view name, std::optional<bool> eage
 /// never thrown from here. In debug mode `where` (the caller's line) is kept for reports.
 /// Throws eddy::loop_error with no running loop, eddy::invalid_state_error for an empty task.
 template <class T>
-[[nodiscard]] task_handle<T> create_task(task<T> t, task_options opts,
+[[nodiscard]] task_handle<T> create_task(task<T> t, task_options opts = {},
                                          code_location where = code_location::current()) {
     return detail::spawn(t, opts.name, opts.eager_start, where);
 }
 
-/// As above, named `name`, started as the loop's default says.
-template <class T>
-[[nodiscard]] task_handle<T> create_task(task<T> t, std::string_view name = {},
+/// As above, named `name` (anything convertible to std::string_view), started as the loop's
+/// default says.
+template <class T, detail::task_name N>
+[[nodiscard]] task_handle<T> create_task(task<T> t, const N& name,
                                          code_location where = code_location::current()) {
     return detail::spawn(t, name, std::nullopt, where);
 }
@@ -238,16 +242,15 @@ template <class T>
 /// Schedules a callable returning task<R> (typically a capturing lambda), moved into the task's
 /// frame so its captures live as long as the task. Prefer this over
 /// `create_task(lambda())`, whose temporary lambda (and captures) dies at the end of the statement.
-template <class F>
-requires std::invocable<F&> && detail::is_task<std::invoke_result_t<F&>>::value [[nodiscard]] auto
-create_task(F f, std::string_view name = {}, code_location where = code_location::current()) {
-    return create_task(detail::invoke_owned(std::move(f)), task_options{.name = name}, where);
-}
-/// As above, with options.
-template <class F>
-requires std::invocable<F&> && detail::is_task<std::invoke_result_t<F&>>::value [[nodiscard]] auto
-create_task(F f, task_options opts, code_location where = code_location::current()) {
+template <detail::task_factory F>
+[[nodiscard]] auto create_task(F f, task_options opts = {},
+                               code_location where = code_location::current()) {
     return create_task(detail::invoke_owned(std::move(f)), opts, where);
+}
+/// As above, named `name`.
+template <detail::task_factory F, detail::task_name N>
+[[nodiscard]] auto create_task(F f, const N& name, code_location where = code_location::current()) {
+    return create_task(detail::invoke_owned(std::move(f)), task_options{.name = name}, where);
 }
 
 /// The name of the task running now ("" when it has none or outside a task). Throws

@@ -74,7 +74,7 @@ class task_group {
     /// the group is shutting down (a child failed) or finished; `t` is then destroyed without
     /// running.
     template <class T>
-    task_handle<T> create_task(task<T> t, task_options opts,
+    task_handle<T> create_task(task<T> t, task_options opts = {},
                                code_location where = code_location::current()) {
         if (closed_ || aborting_) {
             throw invalid_state_error(closed_ ? "eddy::task_group: the group is finished"
@@ -112,8 +112,8 @@ class task_group {
         return h;
     }
     /// As above, named `name`, started as the loop's default says.
-    template <class T>
-    task_handle<T> create_task(task<T> t, std::string_view name = {},
+    template <class T, detail::task_name N>
+    task_handle<T> create_task(task<T> t, const N& name,
                                code_location where = code_location::current()) {
         return create_task(std::move(t), task_options{.name = name}, where);
     }
@@ -121,14 +121,13 @@ class task_group {
     /// Schedules a callable returning task<T> (a capturing lambda), kept alive in the child's
     /// frame while it runs. Same contract as above.
     template <detail::task_factory F>
-    auto create_task(F f, std::string_view name = {},
-                     code_location where = code_location::current()) {
-        return create_task(detail::invoke_owned(std::move(f)), task_options{.name = name}, where);
-    }
-    /// As above, with options.
-    template <detail::task_factory F>
-    auto create_task(F f, task_options opts, code_location where = code_location::current()) {
+    auto create_task(F f, task_options opts = {}, code_location where = code_location::current()) {
         return create_task(detail::invoke_owned(std::move(f)), opts, where);
+    }
+    /// As above, named `name`.
+    template <detail::task_factory F, detail::task_name N>
+    auto create_task(F f, const N& name, code_location where = code_location::current()) {
+        return create_task(detail::invoke_owned(std::move(f)), task_options{.name = name}, where);
     }
 
     /// Children not finished yet.
