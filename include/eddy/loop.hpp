@@ -211,25 +211,7 @@ class event_loop {
     /// a task must start on a later turn instead: once eddy::run's main task has ended or the
     /// loop is shutting down (tasks created then are cancelled before they start), and when
     /// eager starts are nested max_eager_depth deep (each nests a stack frame).
-    bool run_eager_step(std::coroutine_handle<> h, detail::task_base* task) noexcept {
-        if (follow_on_budget_ == 0 || eager_depth_ >= max_eager_depth) [[unlikely]] {
-            return false;
-        }
-        check_thread("starting a task");
-        detail::task_base* const creator = std::exchange(current_, task);
-        const unsigned depth = detail::transfer_depth_;
-        ++eager_depth_;
-        // A task's coroutine catches what its body throws: resuming it cannot throw.
-        if (dbg_.debug) [[unlikely]] {
-            checked_step(task, [h] { h.resume(); });
-        } else {
-            h.resume();
-        }
-        --eager_depth_;
-        detail::transfer_depth_ = depth;
-        current_ = creator;
-        return true;
-    }
+    bool run_eager_step(std::coroutine_handle<> h, detail::task_base* task) noexcept;
     /// Eager starts nested inside eager starts past which a task is scheduled instead.
     static constexpr std::uint32_t max_eager_depth = 64;
     /// Runs the callback on a later turn (FIFO with coroutines). Takes a loop reference.

@@ -155,6 +155,27 @@ inline void event_loop::configure_debug(const loop_options& opts) {
     checked_steps_ = dbg_.debug || dbg_.shuffle_seed != 0;
 }
 
+inline bool event_loop::run_eager_step(std::coroutine_handle<> h,
+                                       detail::task_base* task) noexcept {
+    if (follow_on_budget_ == 0 || eager_depth_ >= max_eager_depth) [[unlikely]] {
+        return false;
+    }
+    check_thread("starting a task");
+    detail::task_base* const creator = std::exchange(current_, task);
+    const unsigned depth = detail::transfer_depth_;
+    ++eager_depth_;
+    // A task's coroutine catches what its body throws: resuming it cannot throw.
+    if (dbg_.debug) [[unlikely]] {
+        checked_step(task, [h] { h.resume(); });
+    } else {
+        h.resume();
+    }
+    --eager_depth_;
+    detail::transfer_depth_ = depth;
+    current_ = creator;
+    return true;
+}
+
 inline void event_loop::run_checked(std::size_t n) {
     if (dbg_.shuffle_seed != 0) {
         // Fisher-Yates over this turn's items only: work scheduled during the turn still runs
