@@ -101,42 +101,31 @@ TEST_CASE("debug mode reports a step that blocks the loop with the task's name, 
     CHECK(eddy::live_frames() == frames);
 }
 
-TEST_CASE("debug mode reports a task that blocks before its first co_await at its start",
-          "[debug]") {
-    env_var no_env("EDDY_DEBUG", nullptr);
-    const std::string err = capture_stderr([&] {
-        eddy::run(
-            []() -> eddy::task<> {
-                auto t = eddy::create_task(blocks_at_start(), "starter");
-                co_await t;
-            }(),
-            debug_on(20ms));
-    });
-    INFO(err);
-    CHECK(contains(err, "task 'starter' blocked the loop for "));
-    CHECK(contains(err, "before its first co_await in "));
-    CHECK(contains(err, "blocks_at_start"));
-}
-
-TEST_CASE("debug mode reports a slow eager first step as the new task's step, not its creator's",
+TEST_CASE("debug mode reports a task that blocks before its first co_await at its start, as "
+          "its own step also when it starts eagerly inside its creator's",
           "[debug][eager]") {
     env_var no_env("EDDY_DEBUG", nullptr);
-    const std::string err = capture_stderr([&] {
-        eddy::run(
-            []() -> eddy::task<> {
-                co_await eddy::sleep(1ms);
-                auto t = eddy::create_task(
-                    blocks_at_start(), eddy::task_options{.name = "starter", .eager_start = true});
-                CHECK(t.done()); // its whole body ran inside create_task
-                co_await t;
-            }(),
-            debug_on(20ms));
-    });
-    INFO(err);
-    CHECK(contains(err, "task 'starter' blocked the loop for "));
-    CHECK(contains(err, "before its first co_await in "));
-    CHECK(contains(err, "blocks_at_start"));
-    CHECK_FALSE(contains(err, "task 'main' blocked the loop"));
+    for (const bool eager : {false, true}) {
+        INFO("eager start: " << eager);
+        const std::string err = capture_stderr([&] {
+            eddy::run(
+                [](bool eager_start) -> eddy::task<> {
+                    co_await eddy::sleep(1ms);
+                    auto t = eddy::create_task(
+                        blocks_at_start(),
+                        eddy::task_options{.name = "starter", .eager_start = eager_start});
+                    // Eager: its whole body ran inside create_task.
+                    CHECK(t.done() == eager_start);
+                    co_await t;
+                }(eager),
+                debug_on(20ms));
+        });
+        INFO(err);
+        CHECK(contains(err, "task 'starter' blocked the loop for "));
+        CHECK(contains(err, "before its first co_await in "));
+        CHECK(contains(err, "blocks_at_start"));
+        CHECK_FALSE(contains(err, "task 'main' blocked the loop"));
+    }
 }
 
 TEST_CASE("debug mode charges nested eager first steps to their own tasks, also under a callback",
