@@ -116,6 +116,7 @@ struct task_promise_base : pooled, frame_record {
                    ? std::coroutine_handle<>()
                    : std::coroutine_handle<>::from_address(reinterpret_cast<void*>(next_));
     }
+    /// Makes `h` the coroutine resumed when this one finishes (task's awaiter, once).
     void set_continuation(std::coroutine_handle<> h) noexcept {
         next_ = reinterpret_cast<std::uintptr_t>(h.address());
     }
@@ -123,6 +124,7 @@ struct task_promise_base : pooled, frame_record {
     [[nodiscard]] task_base* root() const noexcept {
         return (next_ & root_tag) != 0 ? reinterpret_cast<task_base*>(next_ & ~root_tag) : nullptr;
     }
+    /// Makes this coroutine the outermost one of `t`, which takes over at its end (task_state).
     void set_root(task_base* t) noexcept { next_ = reinterpret_cast<std::uintptr_t>(t) | root_tag; }
     /// True once the coroutine is awaited or scheduled: it can be neither again.
     [[nodiscard]] bool claimed() const noexcept { return next_ != 0; }
