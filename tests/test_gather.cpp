@@ -216,3 +216,56 @@ TEST_CASE("gather(return_exceptions, ...) gives a cancelled child's slot its can
         CHECK(b.has_value());
     }());
 }
+
+namespace {
+template <class A>
+concept gather_accepts = requires(A&& a) {
+    eddy::gather(std::forward<A>(a));
+};
+using event_wait = decltype(std::declval<eddy::event&>().wait());
+// An lvalue awaiter is not moved from behind the caller's back: only rvalues are accepted.
+static_assert(gather_accepts<event_wait>);
+static_assert(!gather_accepts<event_wait&>);
+} // namespace
+
+TEST_CASE("gather runs awaiters that are not tasks (a queue get, an event wait, a sleep) "
+          "concurrently and yields their results in argument order",
+          "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        eddy::event ev;
+        auto feeder = eddy::create_task([&]() -> eddy::task<> {
+            co_await eddy::sleep(1ms);
+            ev.set();
+            q.put_nowait(5);
+        });
+        auto [item, set, slept] = co_await eddy::gather(q.get(), ev.wait(), eddy::sleep(1ms));
+        CHECK(item == 5);
+        static_assert(std::is_same_v<decltype(set), std::monostate>);
+        static_assert(std::is_same_v<decltype(slept), std::monostate>);
+        co_await feeder;
+    }());
+}
+
+TEST_CASE("cancelling a gather of awaiters withdraws each from what it waits on",
+          "[gather][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        eddy::event ev;
+        auto g = eddy::create_task(
+            [&]() -> eddy::task<> { (void)co_await eddy::gather(q.get(), ev.wait()); });
+        co_await eddy::sleep(0s);
+        co_await eddy::sleep(0s);
+        g.cancel();
+        bool cancelled = false;
+        try {
+            co_await g;
+        } catch (const eddy::cancelled_error&) {
+            cancelled = true;
+        }
+        CHECK(cancelled);
+        q.put_nowait(1);
+        CHECK(q.size() == 1); // the withdrawn getter took nothing
+        ev.set();             // and no waiter is left in the event (ASan)
+    }());
+}

@@ -282,3 +282,66 @@ TEST_CASE("a caller cancelled while wait_for(h, 0s) waits for h to finish cancel
         CHECK_FALSE(timed_out);
     }());
 }
+
+TEST_CASE("wait_for accepts an event's wait and, when the time is up, leaves no waiter behind",
+          "[timeout][event]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::event ev;
+        bool timed_out = false;
+        try {
+            co_await eddy::wait_for(ev.wait(), 5ms);
+        } catch (const eddy::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        ev.set(); // a waiter left linked would be a node in a dead frame (ASan)
+        co_await eddy::wait_for(ev.wait(), 10s);
+    }());
+}
+
+TEST_CASE("wait_for accepts a queue's get: it yields an item put in time and takes none when "
+          "the time is up",
+          "[timeout][queue]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        bool timed_out = false;
+        try {
+            (void)co_await eddy::wait_for(q.get(), 5ms);
+        } catch (const eddy::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        q.put_nowait(7);
+        CHECK(q.size() == 1); // the timed-out getter took nothing
+        auto putter = eddy::create_task([&]() -> eddy::task<> {
+            co_await eddy::sleep(1ms);
+            q.put_nowait(42);
+        });
+        const int first = co_await eddy::wait_for(q.get(), 10s);
+        const int second = co_await eddy::wait_for(q.get(), 10s);
+        CHECK(first == 7);
+        CHECK(second == 42);
+        co_await putter;
+    }());
+}
+
+TEST_CASE("timeout accepts a lock's acquire: the guard is the caller's, and a timed-out acquire "
+          "leaves the lock to its holder",
+          "[timeout][lock]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lock lk;
+        {
+            eddy::lock_guard g = co_await eddy::timeout(10s)(lk.acquire());
+            CHECK(lk.locked());
+            bool timed_out = false;
+            try {
+                (void)co_await eddy::timeout(5ms)(lk.acquire());
+            } catch (const eddy::timeout_error&) {
+                timed_out = true;
+            }
+            CHECK(timed_out);
+            CHECK(lk.locked());
+        }
+        CHECK_FALSE(lk.locked()); // the guard released it and no stale waiter was granted it
+    }());
+}

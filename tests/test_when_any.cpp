@@ -79,3 +79,18 @@ TEST_CASE("when_any with void and value contenders", "[when_any]") {
         CHECK(std::holds_alternative<std::monostate>(r));
     }());
 }
+
+TEST_CASE("when_any accepts awaiters: a sleep beats a queue get, whose withdrawn getter takes no "
+          "item",
+          "[when_any][queue]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        auto r = co_await eddy::when_any(q.get(), eddy::sleep(1ms));
+        CHECK(r.index() == 1);
+        q.put_nowait(3);
+        CHECK(q.size() == 1);
+        auto r2 = co_await eddy::when_any(q.get(), eddy::sleep(10s));
+        REQUIRE(r2.index() == 0);
+        CHECK(std::get<0>(r2) == 3);
+    }());
+}

@@ -239,6 +239,29 @@ template <class T> struct as_handle<future<T>> {
     static future<T> make(future<T> f) noexcept { return f; }
 };
 
+template <class T> struct is_shared_state : std::false_type {};
+template <class T> struct is_shared_state<task<T>> : std::true_type {};
+template <class T> struct is_shared_state<task_handle<T>> : std::true_type {};
+template <class T> struct is_shared_state<future<T>> : std::true_type {};
+
+/// Awaits `a`, held in this task's frame: how gather and when_any run an awaitable that is not
+/// a task (an event's wait, a queue's get, a sleep, a socket's recv), as asyncio wraps a
+/// coroutine in a Task. One pooled frame per call.
+template <class A> task<await_result_t<A>> await_in_task(A a) {
+    co_return co_await std::move(a);
+}
+
+/// Any other awaitable, taken by rvalue only (an lvalue awaiter is not moved from silently).
+template <class A>
+requires(!is_shared_state<A>::value && awaitable<A> &&
+         std::move_constructible<A>) struct as_handle<A> {
+    using value = await_result_t<A>;
+    using type = task_handle<value>;
+    static type make(A&& a) {
+        return create_task(await_in_task<A>(std::move(a)), task_options{}, code_location());
+    }
+};
+
 template <class A> using handle_of = typename as_handle<std::remove_cvref_t<A>>::type;
 
 /// Takes the value out of a child's state: moved when gather holds the only reference.
@@ -356,8 +379,9 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
 };
 
 template <class A>
-concept gatherable = requires {
+concept gatherable = requires(A&& a) {
     typename as_handle<std::remove_cvref_t<A>>::type;
+    as_handle<std::remove_cvref_t<A>>::make(std::forward<A>(a));
 };
 
 /// The handles for a range of gatherable awaitables: task<T>s are scheduled (moved from an
@@ -384,7 +408,8 @@ template <class R> auto handles_of(R&& range) {
 /// Runs every awaitable concurrently (asyncio.gather) and yields a tuple of their results in
 /// argument order (void results as std::monostate, references as std::reference_wrapper).
 /// Accepts task<T> rvalues (scheduled at once with create_task, as asyncio wraps coroutines in
-/// tasks), task_handle<T> and future<T> (lvalues are shared, not moved from).
+/// tasks), task_handle<T> and future<T> (lvalues are shared, not moved from), and any other
+/// awaitable as an rvalue (`ev.wait()`, `q.get()`, `sleep(1s)`), run in a task of its own.
 /// Throws: the first failure as soon as it happens, while the other children keep running;
 /// eddy::cancelled_error if the awaiting task is cancelled, after cancelling every child and
 /// waiting for them to finish. Needs a running loop (eddy::loop_error otherwise).

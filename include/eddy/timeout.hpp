@@ -75,11 +75,12 @@ class timeout_scope {
 
     /// Runs `body` in the current task under this deadline and yields its result (asyncio's
     /// `async with timeout: return await body`). `body` is a task<T>, a task_handle<T> or
-    /// future<T> (cancelled with the current task), or a callable returning task<T> (kept in
-    /// the frame while it runs, like create_task's). Throws: eddy::timeout_error when the
-    /// deadline passed and the cancellation it caused left the body; cancelled_error when the
-    /// task was (also) cancelled by someone else; what the body throws; eddy::invalid_state_error
-    /// if the scope was already entered; eddy::loop_error outside a task.
+    /// future<T> (cancelled with the current task), a callable returning task<T> (kept in
+    /// the frame while it runs, like create_task's), or an awaiter not yet awaited (`ev.wait()`,
+    /// `q.get()`, `lk.acquire()`: a cancelled one withdraws and takes nothing). Throws:
+    /// eddy::timeout_error when the deadline passed and the cancellation it caused left the body;
+    /// cancelled_error when the task was (also) cancelled by someone else; what the body throws;
+    /// eddy::invalid_state_error if the scope was already entered; eddy::loop_error outside a task.
     template <detail::body A> [[nodiscard]] task<detail::body_result_t<A>> operator()(A body) {
         using R = detail::body_result_t<A>;
         enter();

@@ -97,7 +97,9 @@ task<std::variant<gathered_t<typename H::value_type>...>> when_any_tuple(std::tu
 /// Accepts what gather accepts (task<T> rvalues are scheduled at once). Yields a
 /// std::variant whose index() is the winner's position (void results as std::monostate).
 /// Throws the winner's exception if it failed (cancelled_error if it was cancelled); a loser's
-/// late value is dropped and its failure, if nobody holds its handle, reported on stderr.
+/// late value is dropped and its failure, if nobody holds its handle, reported on stderr. A
+/// loser that had already been handed what it waited for (a `q.get()` given an item in the
+/// winner's turn) drops it too: to keep such values, race task handles and read the losers.
 /// cancelled_error if the awaiting task is cancelled (every awaitable is cancelled and waited
 /// for first).
 template <class... A>

@@ -6,6 +6,7 @@
 #include "eddy/loop.hpp"
 
 #include <coroutine>
+#include <exception>
 
 namespace eddy::detail {
 
@@ -22,8 +23,17 @@ struct parked : suspension, list_node {
     bool orphaned_ = false; // the primitive was destroyed while this waited
 
     parked() = default;
+    /// Moves a waiter that has not been awaited yet, so that an awaiter can be handed to
+    /// wait_for, timeout, gather or when_any (`wait_for(ev.wait(), 1s)`). A waiter that is
+    /// linked in a FIFO is never moved: the primitive points at it.
+    parked(parked&& other) noexcept : withdrawn_(other.withdrawn_) {
+        if (other.linked() || other.loop_ != nullptr) [[unlikely]] {
+            std::terminate(); // moved while awaited: a bug in the awaiting code
+        }
+    }
     parked(const parked&) = delete;
     parked& operator=(const parked&) = delete;
+    parked& operator=(parked&&) = delete;
     ~parked() { unlink(); }
 
     /// Suspends in `fifo` (the await_suspend step).
