@@ -559,3 +559,31 @@ TEST_CASE("a task cancelled before its first step frees its arguments and captur
     CHECK(tracked::live == 0);
     CHECK(eddy::live_frames() == frames);
 }
+
+namespace {
+template <class A>
+concept create_task_accepts = requires(A&& a) {
+    eddy::create_task(std::forward<A>(a));
+};
+using queue_get = decltype(std::declval<eddy::queue<int>&>().get());
+static_assert(create_task_accepts<queue_get>);
+static_assert(!create_task_accepts<queue_get&>); // an lvalue awaiter is not moved from
+} // namespace
+
+TEST_CASE("create_task accepts an awaiter, as asyncio.create_task accepts a coroutine, and its "
+          "handle yields what the awaiter yields",
+          "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        auto getter = eddy::create_task(q.get(), {.name = "getter"});
+        CHECK(getter.name() == "getter");
+        co_await eddy::sleep(0s);
+        CHECK_FALSE(getter.done()); // it waits in the queue
+        q.put_nowait(9);
+        const int v = co_await getter;
+        CHECK(v == 9);
+        auto waiter = eddy::create_task(eddy::sleep(1ms));
+        co_await waiter;
+        CHECK(waiter.done());
+    }());
+}

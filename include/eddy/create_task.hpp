@@ -23,6 +23,7 @@
 namespace eddy {
 
 template <class T> class task_handle;
+template <class T> class future;
 
 namespace detail {
 
@@ -94,6 +95,23 @@ task<R> invoke_owned(F f) {
     } else {
         co_return co_await f();
     }
+}
+
+template <class T> struct is_shared_state : std::false_type {};
+template <class T> struct is_shared_state<task<T>> : std::true_type {};
+template <class T> struct is_shared_state<task_handle<T>> : std::true_type {};
+template <class T> struct is_shared_state<future<T>> : std::true_type {};
+
+/// An awaitable that is not itself a task, handle or future (an event's wait, a queue's get, a
+/// sleep, a socket's recv) and can be moved into a task's frame before it is awaited.
+template <class A>
+concept plain_awaitable =
+    !is_shared_state<A>::value && !task_factory<A> && awaitable<A> && std::move_constructible<A>;
+
+/// Awaits `a`, held in this task's frame: how create_task, gather and when_any run a plain
+/// awaitable, as asyncio wraps a coroutine in a Task. One pooled frame per call.
+template <class A> task<await_result_t<A>> await_in_task(A a) {
+    co_return co_await std::move(a);
 }
 
 /// What create_task accepts as a task's name. A template parameter rather than a string_view
@@ -251,6 +269,17 @@ template <detail::task_factory F>
 template <detail::task_factory F, detail::task_name N>
 [[nodiscard]] auto create_task(F f, const N& name, code_location where = code_location::current()) {
     return create_task(detail::invoke_owned(std::move(f)), task_options{.name = name}, where);
+}
+
+/// Schedules a task that awaits `a`, a plain awaitable taken as an rvalue (`q.get()`,
+/// `ev.wait()`, `sleep(1s)`), as asyncio.create_task does with a coroutine; `a` is moved into
+/// the task's frame. Same contract as create_task(task<T>): the handle yields what awaiting `a`
+/// yields, or its exception.
+template <class A>
+requires(!std::is_lvalue_reference_v<A> && detail::plain_awaitable<std::remove_cvref_t<A>>)
+    [[nodiscard]] auto create_task(A&& a, task_options opts = {},
+                                   code_location where = code_location::current()) {
+    return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::move(a)), opts, where);
 }
 
 /// The name of the task running now ("" when it has none or outside a task). Throws

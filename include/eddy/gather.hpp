@@ -239,22 +239,8 @@ template <class T> struct as_handle<future<T>> {
     static future<T> make(future<T> f) noexcept { return f; }
 };
 
-template <class T> struct is_shared_state : std::false_type {};
-template <class T> struct is_shared_state<task<T>> : std::true_type {};
-template <class T> struct is_shared_state<task_handle<T>> : std::true_type {};
-template <class T> struct is_shared_state<future<T>> : std::true_type {};
-
-/// Awaits `a`, held in this task's frame: how gather and when_any run an awaitable that is not
-/// a task (an event's wait, a queue's get, a sleep, a socket's recv), as asyncio wraps a
-/// coroutine in a Task. One pooled frame per call.
-template <class A> task<await_result_t<A>> await_in_task(A a) {
-    co_return co_await std::move(a);
-}
-
 /// Any other awaitable, taken by rvalue only (an lvalue awaiter is not moved from silently).
-template <class A>
-requires(!is_shared_state<A>::value && awaitable<A> &&
-         std::move_constructible<A>) struct as_handle<A> {
+template <plain_awaitable A> struct as_handle<A> {
     using value = await_result_t<A>;
     using type = task_handle<value>;
     static type make(A&& a) {
