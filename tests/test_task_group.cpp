@@ -371,3 +371,27 @@ TEST_CASE("a child added by another task just as the last one finished is waited
         co_await setter;
     }());
 }
+
+TEST_CASE("a task group's create_task accepts an awaiter, and a failing sibling cancels the "
+          "awaiter's child, which then takes no item",
+          "[task_group][queue]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        bool failed = false;
+        try {
+            co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
+                auto getter = tg.create_task(q.get());
+                tg.create_task([]() -> eddy::task<> {
+                    co_await eddy::sleep(1ms);
+                    throw std::runtime_error("boom");
+                });
+                co_await getter;
+            });
+        } catch (const eddy::exception_group&) {
+            failed = true;
+        }
+        CHECK(failed);
+        q.put_nowait(4);
+        CHECK(q.size() == 1); // the cancelled getter left the queue
+    }());
+}

@@ -130,6 +130,18 @@ class task_group {
         return create_task(detail::invoke_owned(std::move(f)), task_options{.name = name}, where);
     }
 
+    /// Schedules a child that awaits `a`, a plain awaitable rvalue (`q.get()`, `ev.wait()`),
+    /// moved into the child's frame, as eddy::create_task(A&&) does. Same contract as above.
+    template <class A>
+    requires(!std::is_lvalue_reference_v<A> &&
+             detail::plain_awaitable<
+                 std::remove_cvref_t<A>>) auto create_task(A&& a, task_options opts = {},
+                                                           code_location where =
+                                                               code_location::current()) {
+        return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::move(a)), opts,
+                           where);
+    }
+
     /// Children not finished yet.
     [[nodiscard]] std::size_t size() const noexcept { return pending_; }
 
