@@ -23,6 +23,7 @@
 #include "eddy/lock.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/loop_handle.hpp"
+#include "eddy/loop_options.hpp"
 #include "eddy/pipe.hpp"
 #include "eddy/queue.hpp"
 #include "eddy/resolve.hpp"

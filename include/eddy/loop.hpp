@@ -1,8 +1,8 @@
 // eddy — the event loop: one per thread, a FIFO ready queue, user-space timers, one reactor.
 #pragma once
 
-#include "eddy/clock.hpp"
 #include "eddy/detail/backend.hpp"
+#include "eddy/detail/callback_node.hpp"
 #include "eddy/detail/debug.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/inbox.hpp"
@@ -12,6 +12,7 @@
 #include "eddy/detail/task_base.hpp"
 #include "eddy/detail/timer_heap.hpp"
 #include "eddy/errors.hpp"
+#include "eddy/loop_options.hpp"
 #include "eddy/thread_pool.hpp"
 
 #include <chrono>
@@ -30,47 +31,6 @@
 
 namespace eddy {
 
-/// The loop's clock: monotonic, as asyncio's loop.time().
-using clock = std::chrono::steady_clock;
-
-/// How a loop is built.
-struct loop_options {
-    /// Submission queue slots of the io_uring ring.
-    unsigned ring_entries = 4096;
-    /// The reactor: automatic (io_uring, else epoll) unless forced here or by EDDY_BACKEND.
-    backend_kind backend = backend_kind::automatic;
-    /// eddy::run only: the first Ctrl-C (SIGINT) cancels the main task and run then throws
-    /// eddy::keyboard_interrupt, as asyncio.run does. Applies on the process's main thread
-    /// when SIGINT has its default disposition (a handler you installed is left alone).
-    bool cancel_on_sigint = true;
-    /// Debug mode (asyncio's debug=True), also turned on by EDDY_DEBUG=1 in the environment.
-    /// It reports on stderr: steps that run longer than `slow_step` without yielding (with
-    /// the task's name, the co_await it resumed from and where it was created), coroutines
-    /// destroyed without ever being awaited, the tasks still pending when the loop shuts
-    /// down (with where each waits), and it aborts with a message when another thread touches
-    /// the loop. Costs two clock reads per step; off, the loop runs a copy of its turn without
-    /// the checks (docs/debug_cost.md).
-    bool debug = false;
-    /// Debug mode: a step running longer than this is reported (asyncio's
-    /// slow_callback_duration).
-    std::chrono::nanoseconds slow_step = std::chrono::milliseconds(100);
-    /// Race finding: each turn runs its ready work in a random order instead of FIFO, drawn
-    /// from `shuffle_seed` (0: a random seed, printed on stderr so the run can be replayed).
-    /// Also turned on by EDDY_SHUFFLE=<seed> or EDDY_SHUFFLE=random.
-    bool shuffle = false;
-    /// The seed for `shuffle`; a non-zero value turns shuffling on by itself.
-    std::uint64_t shuffle_seed = 0;
-    /// Eager tasks (asyncio's eager_task_factory): create_task, gather and task_group run a new
-    /// task's first step at once, inside the call, up to its first suspension, instead of on a
-    /// later turn; a task that finishes without suspending is done when create_task returns and
-    /// never goes through the loop. A create_task call can choose otherwise
-    /// (task_options::eager_start). Changes the order in which tasks run: opt in.
-    bool eager_tasks = false;
-    /// The loop's time: real (default) or virtual (eddy::virtual_clock, for tests). Last member:
-    /// from here on `clock` in this struct names it, not the eddy::clock type.
-    clock_kind clock = clock_kind::real;
-};
-
 class event_loop;
 
 namespace detail {
@@ -87,28 +47,6 @@ inline thread_local unsigned transfer_depth_ = 0;
 /// Loops made on this thread so far (each loop's serial number).
 inline thread_local std::uint64_t loop_serials_ = 0;
 inline constexpr unsigned max_transfer_depth = 256;
-
-/// A plain callback scheduled on the loop (call_soon / call_later). Reference counted: the
-/// loop holds one reference while it is scheduled, a callback_handle holds another.
-struct callback_node;
-struct callback_timer : timer_node {
-    callback_node* owner_ = nullptr;
-};
-struct callback_node : list_node {
-    callback_timer timer_;
-    event_loop* loop_ = nullptr;
-    void (*invoke_)(callback_node*) = nullptr;
-    void (*destroy_)(callback_node*) noexcept = nullptr;
-    std::uint32_t refs_ = 1;
-    bool cancelled_ = false;
-    bool finished_ = false;
-
-    void release() noexcept {
-        if (--refs_ == 0) {
-            destroy_(this);
-        }
-    }
-};
 
 std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept;
 } // namespace detail
@@ -547,40 +485,6 @@ class event_loop {
     std::int64_t virtual_now_ = 0; // the loop's time under clock_kind::virtual_time
     bool virtual_ = false;
 };
-
-namespace detail {
-/// Makes `loop` the running loop of this thread for a scope. Nested running loops are an error.
-class running_loop_scope {
-  public:
-    explicit running_loop_scope(event_loop& loop) : previous_(running_loop_) {
-        running_loop_ = &loop;
-    }
-    running_loop_scope(const running_loop_scope&) = delete;
-    running_loop_scope& operator=(const running_loop_scope&) = delete;
-    ~running_loop_scope() { running_loop_ = previous_; }
-
-  private:
-    event_loop* previous_;
-};
-
-/// The running loop's time in ns (event_loop::now_ns), or the real clock outside a loop: the
-/// origin of every relative deadline.
-[[nodiscard]] inline std::int64_t loop_now_ns() noexcept {
-    return running_loop_ != nullptr ? running_loop_->now_ns() : event_loop::real_now_ns();
-}
-
-inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept {
-    if (++transfer_depth_ < max_transfer_depth || running_loop_ == nullptr) {
-        return next;
-    }
-    try {
-        running_loop_->schedule(next, running_loop_->current_task());
-    } catch (...) {
-        return next; // out of memory for the queue: keep going on the stack
-    }
-    return std::noop_coroutine();
-}
-} // namespace detail
 
 template <class F> void event_loop::call_soon_threadsafe(F&& fn) {
     detail::post_remote(*inbox_, std::forward<F>(fn));

@@ -1,10 +1,45 @@
-// eddy — the event loop's out-of-line members: shutdown, the virtual clock's jump, debug mode
-// and shuffling (included at the end of loop.hpp, not on its own).
+// eddy — the event loop's out-of-line members (shutdown, the virtual clock's jump, debug mode,
+// shuffling) and the helpers that need the complete loop (included at the end of loop.hpp, not
+// on its own).
 #pragma once
 
 #include "eddy/loop.hpp"
 
 namespace eddy {
+
+namespace detail {
+/// Makes `loop` the running loop of this thread for a scope. Nested running loops are an error.
+class running_loop_scope {
+  public:
+    explicit running_loop_scope(event_loop& loop) : previous_(running_loop_) {
+        running_loop_ = &loop;
+    }
+    running_loop_scope(const running_loop_scope&) = delete;
+    running_loop_scope& operator=(const running_loop_scope&) = delete;
+    ~running_loop_scope() { running_loop_ = previous_; }
+
+  private:
+    event_loop* previous_;
+};
+
+/// The running loop's time in ns (event_loop::now_ns), or the real clock outside a loop: the
+/// origin of every relative deadline.
+[[nodiscard]] inline std::int64_t loop_now_ns() noexcept {
+    return running_loop_ != nullptr ? running_loop_->now_ns() : event_loop::real_now_ns();
+}
+
+inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept {
+    if (++transfer_depth_ < max_transfer_depth || running_loop_ == nullptr) {
+        return next;
+    }
+    try {
+        running_loop_->schedule(next, running_loop_->current_task());
+    } catch (...) {
+        return next; // out of memory for the queue: keep going on the stack
+    }
+    return std::noop_coroutine();
+}
+} // namespace detail
 
 inline void event_loop::shutdown() noexcept {
     detail::running_loop_scope scope(*this);
