@@ -396,6 +396,7 @@ TEST_CASE("capturing lambdas bound to a name can be created and gathered inside 
             co_return prefix.size() + static_cast<std::size_t>(i);
         };
         std::vector<eddy::task<std::size_t>> ts;
+        ts.reserve(1000);
         for (int i = 0; i < 1000; ++i) {
             ts.push_back(make(i)); // the captures live in `make`, alive for the whole gather
         }

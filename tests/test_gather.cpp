@@ -110,6 +110,7 @@ TEST_CASE("gather(return_exceptions, ...) waits for all and gives each value or 
 TEST_CASE("gather over a range returns a vector in the range's order", "[gather]") {
     eddy::run([]() -> eddy::task<> {
         std::vector<eddy::task<int>> ts;
+        ts.reserve(100);
         for (int i = 0; i < 100; ++i) {
             ts.push_back(after(std::chrono::milliseconds(100 - i) / 10, i));
         }

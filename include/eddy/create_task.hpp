@@ -279,7 +279,8 @@ template <class A>
 requires(!std::is_lvalue_reference_v<A> && detail::plain_awaitable<std::remove_cvref_t<A>>)
     [[nodiscard]] auto create_task(A&& a, task_options opts = {},
                                    code_location where = code_location::current()) {
-    return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::move(a)), opts, where);
+    return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::forward<A>(a)), opts,
+                       where);
 }
 
 /// The name of the task running now ("" when it has none or outside a task). Throws

@@ -51,8 +51,7 @@ namespace detail {
 /// The error eddy's file operations throw: `eddy::<what>("<path>"): <strerror>`, as io_awaiter
 /// words it, so the blocking fallback reads the same as the ring.
 [[nodiscard]] inline std::system_error file_error(int err, const char* what, const char* path) {
-    return std::system_error(err, std::system_category(),
-                             std::string("eddy::") + what + "(\"" + path + "\")");
+    return {err, std::system_category(), std::string("eddy::") + what + "(\"" + path + "\")"};
 }
 
 /// The blocking system call equivalent to `op`: for kernels whose ring lacks the opcode. Runs on

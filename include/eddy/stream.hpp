@@ -43,7 +43,7 @@ namespace eddy {
 class stream_reader {
   public:
     /// asyncio's default limit for read_until and readline: 64 KiB.
-    static constexpr std::size_t default_limit = 64 * 1024;
+    static constexpr std::size_t default_limit = std::size_t{64} * 1024;
 
     /// A reader without an fd: every read sees end of file.
     stream_reader() noexcept = default;
@@ -56,7 +56,7 @@ class stream_reader {
             ::close(fd);
             throw std::invalid_argument("eddy::stream_reader: the limit must be positive");
         }
-        min_capacity_ = round_up(std::max(limit + 4096, std::size_t{64 * 1024}));
+        min_capacity_ = round_up(std::max(limit + 4096, std::size_t{64} * 1024));
     }
     stream_reader(const stream_reader&) = delete;
     stream_reader& operator=(const stream_reader&) = delete;
@@ -325,7 +325,7 @@ class stream_reader {
 
     int fd_ = -1;
     std::size_t limit_ = default_limit;
-    std::size_t min_capacity_ = 64 * 1024;
+    std::size_t min_capacity_ = std::size_t{64} * 1024;
     detail::stream_io io_;
     std::unique_ptr<std::byte[]> buf_;
     std::size_t cap_ = 0;
@@ -355,8 +355,8 @@ class stream_reader {
 /// default action (detail::ignore_sigpipe).
 class stream_writer {
   public:
-    static constexpr std::size_t default_high_water = 64 * 1024;
-    static constexpr std::size_t default_low_water = 16 * 1024;
+    static constexpr std::size_t default_high_water = std::size_t{64} * 1024;
+    static constexpr std::size_t default_low_water = std::size_t{16} * 1024;
 
     /// A writer without an fd: write, drain and wait_closed throw eddy::invalid_state_error.
     stream_writer() noexcept = default;

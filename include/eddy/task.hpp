@@ -114,6 +114,7 @@ struct task_promise_base : pooled, frame_record {
     [[nodiscard]] std::coroutine_handle<> continuation() const noexcept {
         return (next_ & root_tag) != 0
                    ? std::coroutine_handle<>()
+                   // NOLINTNEXTLINE(performance-no-int-to-ptr): a tagged word, by design
                    : std::coroutine_handle<>::from_address(reinterpret_cast<void*>(next_));
     }
     /// Makes `h` the coroutine resumed when this one finishes (task's awaiter, once).
@@ -122,6 +123,7 @@ struct task_promise_base : pooled, frame_record {
     }
     /// The scheduled task whose outermost coroutine this is (null when it is not one).
     [[nodiscard]] task_base* root() const noexcept {
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): a tagged word, by design (see next_)
         return (next_ & root_tag) != 0 ? reinterpret_cast<task_base*>(next_ & ~root_tag) : nullptr;
     }
     /// Makes this coroutine the outermost one of `t`, which takes over at its end (task_state).

@@ -138,7 +138,7 @@ class task_group {
                  std::remove_cvref_t<A>>) auto create_task(A&& a, task_options opts = {},
                                                            code_location where =
                                                                code_location::current()) {
-        return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::move(a)), opts,
+        return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::forward<A>(a)), opts,
                            where);
     }
 

@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <pthread.h>
-#include <signal.h>
 #include <system_error>
 #include <thread>
 #include <utility>

@@ -166,8 +166,8 @@ struct writer_state {
     std::string pending_;
     std::string inflight_;
     std::size_t sent_ = 0; // bytes of inflight_ the kernel has taken
-    std::size_t high_ = 64 * 1024;
-    std::size_t low_ = 16 * 1024;
+    std::size_t high_ = std::size_t{64} * 1024;
+    std::size_t low_ = std::size_t{16} * 1024;
     std::exception_ptr error_;
     // The send task; used only while it waits in the kernel (it cannot be gone then). No
     // handle is kept: the task's frame must go when it ends, which is what ends its send.
