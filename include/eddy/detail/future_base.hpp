@@ -58,7 +58,9 @@ class future_base {
     void add_ref() noexcept { ++refs_; }
     void release() noexcept {
         if (--refs_ == 0) {
-            report_unretrieved();
+            if (exception_ && !retrieved_) [[unlikely]] {
+                report_unretrieved();
+            }
             destroy();
         }
     }
@@ -140,7 +142,8 @@ class future_base {
     }
 
   private:
-    void report_unretrieved() noexcept {
+    // Out of line: inlined, its catch blocks made every release() save registers.
+    [[gnu::noinline, gnu::cold]] void report_unretrieved() noexcept {
         if (status_ != status::finished || !exception_ || retrieved_) {
             return;
         }
