@@ -55,12 +55,13 @@ template <class T> class task_state final : public task_base, public pooled {
     }
 
     void on_coroutine_done() noexcept override {
-        std::exception_ptr& e = coro_.handle().promise().exception_;
-        if (!e) [[likely]] {
-            finish(status::finished, nullptr);
+        if (!coro_.handle().promise().exception_) [[likely]] {
+            event_loop::unregister_task(*this);
+            complete(status::finished);
+            release(); // the running reference; may destroy this state and the frame
             return;
         }
-        finish(is_cancellation(e) ? status::cancelled : status::finished, e);
+        finish_failed();
     }
 
   protected:
@@ -77,9 +78,11 @@ template <class T> class task_state final : public task_base, public pooled {
         }
     }
 
-    void finish(status s, std::exception_ptr e) noexcept {
+    // Out of line: inlined, its rethrow made every task's end save registers.
+    [[gnu::noinline]] void finish_failed() noexcept {
+        std::exception_ptr& e = coro_.handle().promise().exception_;
         event_loop::unregister_task(*this);
-        complete(s, std::move(e));
+        complete(is_cancellation(e) ? status::cancelled : status::finished, e);
         release(); // the running reference; may destroy this state and the frame
     }
 

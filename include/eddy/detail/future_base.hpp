@@ -97,10 +97,12 @@ class future_base {
     /// Rethrows the stored exception, if any, marking it retrieved.
     void rethrow_if_failed() {
         retrieved_ = true;
-        if (exception_) {
-            std::rethrow_exception(exception_);
+        if (exception_) [[unlikely]] {
+            rethrow_stored();
         }
     }
+    // Out of line: inlined, the rethrow made every await of a task save registers.
+    [[noreturn, gnu::noinline]] void rethrow_stored() const { std::rethrow_exception(exception_); }
 
     /// Requests cancellation (asyncio's Future.cancel / Task.cancel). False when already done.
     virtual bool cancel(std::string message) = 0;
@@ -131,10 +133,14 @@ class future_base {
 
     /// Completes the state and wakes every waiter (they only schedule work; none runs inline).
     void complete(status s, std::exception_ptr e) noexcept {
-        status_ = s;
         if (e) {
             exception_ = std::move(e);
         }
+        complete(s);
+    }
+    /// As above, with no exception: the success path, without exception_ptr temporaries.
+    void complete(status s) noexcept {
+        status_ = s;
         while (list_node* n = waiters_.pop_front()) {
             auto* w = static_cast<waiter*>(n);
             w->wake_(w);

@@ -29,12 +29,17 @@ struct suspension : cancel_hook {
     /// of a gather are cancelled, a kernel operation is cancelled in the kernel. If that cannot
     /// be passed on (the awaited thing just completed), it waits for the next suspension.
     void deliver_pending_cancel() noexcept {
-        if (task_ != nullptr && task_->take_pending_cancel()) {
-            if (cancel_(this, false)) {
-                requested_ = true;
-            } else {
-                task_->defer_cancel();
-            }
+        if (task_ != nullptr && task_->has_pending_cancel()) [[unlikely]] {
+            deliver_cancel_now();
+        }
+    }
+    // Out of line: every suspension runs the test above, almost never this.
+    [[gnu::noinline]] void deliver_cancel_now() noexcept {
+        (void)task_->take_pending_cancel();
+        if (cancel_(this, false)) {
+            requested_ = true;
+        } else {
+            task_->defer_cancel();
         }
     }
     void disarm() noexcept {

@@ -97,6 +97,8 @@ class task_base : public future_base, public task_link {
     /// The task's outermost coroutine: the start of its chain of awaiting coroutines.
     [[nodiscard]] virtual const frame_record& root_frame() const noexcept = 0;
 
+    /// True when a cancellation is waiting to be delivered at the next suspension.
+    [[nodiscard]] bool has_pending_cancel() const noexcept { return must_cancel_; }
     /// If a cancellation is waiting to be delivered, consumes it and returns true.
     bool take_pending_cancel() noexcept { return std::exchange(must_cancel_, false); }
 
