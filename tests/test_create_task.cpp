@@ -583,6 +583,11 @@ TEST_CASE("create_task accepts an awaiter, as asyncio.create_task accepts a coro
         q.put_nowait(9);
         const int v = co_await getter;
         CHECK(v == 9);
+        auto named = eddy::create_task(q.get(), "named getter");
+        CHECK(named.name() == "named getter");
+        q.put_nowait(10);
+        const int w = co_await named;
+        CHECK(w == 10);
         auto waiter = eddy::create_task(eddy::sleep(1ms));
         co_await waiter;
         CHECK(waiter.done());

@@ -380,7 +380,8 @@ TEST_CASE("a task group's create_task accepts an awaiter, and a failing sibling 
         bool failed = false;
         try {
             co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
-                auto getter = tg.create_task(q.get());
+                auto getter = tg.create_task(q.get(), "getter");
+                CHECK(getter.name() == "getter");
                 tg.create_task([]() -> eddy::task<> {
                     co_await eddy::sleep(1ms);
                     throw std::runtime_error("boom");

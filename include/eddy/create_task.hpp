@@ -277,13 +277,22 @@ template <detail::task_factory F, detail::task_name N>
 /// Schedules a task that awaits `a`, a plain awaitable taken as an rvalue (`q.get()`,
 /// `ev.wait()`, `sleep(1s)`), as asyncio.create_task does with a coroutine; `a` is moved into
 /// the task's frame. Same contract as create_task(task<T>): the handle yields what awaiting `a`
-/// yields, or its exception.
+/// yields, or its exception. The awaiter keeps its primitive's address (the queue, event,
+/// lock...), which must live until the task has finished, as for any task that refers to it:
+/// it is first used when the task first runs.
 template <class A>
 requires(!std::is_lvalue_reference_v<A> && detail::plain_awaitable<std::remove_cvref_t<A>>)
     [[nodiscard]] auto create_task(A&& a, task_options opts = {},
                                    code_location where = code_location::current()) {
     return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::forward<A>(a)), opts,
                        where);
+}
+/// As above, named `name`.
+template <class A, detail::task_name N>
+requires(!std::is_lvalue_reference_v<A> && detail::plain_awaitable<std::remove_cvref_t<A>>)
+    [[nodiscard]] auto create_task(A&& a, const N& name,
+                                   code_location where = code_location::current()) {
+    return create_task(std::forward<A>(a), task_options{.name = name}, where);
 }
 
 /// The name of the task running now ("" when it has none or outside a task). Throws

@@ -395,7 +395,9 @@ template <class R> auto handles_of(R&& range) {
 /// argument order (void results as std::monostate, references as std::reference_wrapper).
 /// Accepts task<T> rvalues (scheduled at once with create_task, as asyncio wraps coroutines in
 /// tasks), task_handle<T> and future<T> (lvalues are shared, not moved from), and any other
-/// awaitable as an rvalue (`ev.wait()`, `q.get()`, `sleep(1s)`), run in a task of its own.
+/// awaitable as an rvalue (`ev.wait()`, `q.get()`, `sleep(1s)`), run in a task of its own
+/// (see create_task(A&&): the primitive it waits on must outlive that task, which goes on
+/// running if gather throws first).
 /// Throws: the first failure as soon as it happens, while the other children keep running;
 /// eddy::cancelled_error if the awaiting task is cancelled, after cancelling every child and
 /// waiting for them to finish. Needs a running loop (eddy::loop_error otherwise).

@@ -142,6 +142,16 @@ class task_group {
                            where);
     }
 
+    /// As above, named `name`.
+    template <class A, detail::task_name N>
+    requires(!std::is_lvalue_reference_v<A> &&
+             detail::plain_awaitable<
+                 std::remove_cvref_t<A>>) auto create_task(A&& a, const N& name,
+                                                           code_location where =
+                                                               code_location::current()) {
+        return create_task(std::forward<A>(a), task_options{.name = name}, where);
+    }
+
     /// Children not finished yet.
     [[nodiscard]] std::size_t size() const noexcept { return pending_; }
 

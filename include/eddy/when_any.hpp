@@ -90,6 +90,12 @@ task<std::variant<gathered_t<typename H::value_type>...>> when_any_tuple(std::tu
     co_return pick_winner<0, std::variant<gathered_t<typename H::value_type>...>>(hs, w);
 }
 
+/// What when_any races: what gather accepts except plain awaiters. Its result names only the
+/// winner, so a losing `q.get()`, `sem.acquire()` or `q.put(x)` that had already taken its
+/// item or permit (both ready at once, or granted in the same turn) would lose it unseen.
+template <class A>
+concept raceable = gatherable<A> && !plain_awaitable<std::remove_cvref_t<A>>;
+
 } // namespace detail
 
 /// Runs the awaitables concurrently and yields the result of the first to finish, after
@@ -97,14 +103,14 @@ task<std::variant<gathered_t<typename H::value_type>...>> when_any_tuple(std::tu
 /// Accepts what gather accepts (task<T> rvalues are scheduled at once). Yields a
 /// std::variant whose index() is the winner's position (void results as std::monostate).
 /// Throws the winner's exception if it failed (cancelled_error if it was cancelled); a loser's
-/// late value is dropped and its failure, if nobody holds its handle, reported on stderr. A
-/// loser that had already been handed what it waited for (a `q.get()` given an item in the
-/// winner's turn) drops it too: to keep such values, race task handles and read the losers.
+/// late value is dropped and its failure, if nobody holds its handle, reported on stderr.
+/// Takes tasks, task handles and futures, not plain awaiters (see detail::raceable): for one
+/// awaiter and a deadline use wait_for(q.get(), d); to race awaiters, create a task for each,
+/// keep the handles, and look at every handle that is done afterwards.
 /// cancelled_error if the awaiting task is cancelled (every awaitable is cancelled and waited
 /// for first).
 template <class... A>
-requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
-    [[nodiscard]] auto when_any(A&&... aws) {
+requires(sizeof...(A) > 0 && (detail::raceable<A> && ...)) [[nodiscard]] auto when_any(A&&... aws) {
     return detail::when_any_tuple(std::tuple<detail::handle_of<A>...>{
         detail::as_handle<std::remove_cvref_t<A>>::make(std::forward<A>(aws))...});
 }
@@ -112,7 +118,7 @@ requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
 /// when_any over a range of task<T>, task_handle<T> or future<T>: yields the winner's index in
 /// the range and its value. Same contract as above; std::invalid_argument for an empty range.
 template <std::ranges::input_range R>
-requires detail::gatherable<std::ranges::range_value_t<R>>
+requires detail::raceable<std::ranges::range_value_t<R>>
 [[nodiscard]] auto when_any(R&& range) {
     using A = std::ranges::range_value_t<R>;
     using H = detail::handle_of<A>;
