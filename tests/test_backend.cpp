@@ -34,7 +34,7 @@ using eddy_test::pattern;
 namespace {
 
 eddy::task<> echo(eddy::stream_reader& r, eddy::stream_writer& w) {
-    std::vector<std::byte> buf(16 * 1024);
+    std::vector<std::byte> buf(std::size_t{16} * 1024);
     for (;;) {
         const std::size_t n = co_await r.read_some(buf);
         if (n == 0) {
@@ -291,6 +291,7 @@ TEST_CASE("a full submission queue and EBUSY on submit are flushed, reaped and r
                 ++done;
             };
             std::vector<eddy::task<>> all;
+            all.reserve(2000);
             for (int i = 0; i < 2000; ++i) {
                 all.push_back(one());
             }
@@ -401,6 +402,7 @@ TEST_CASE("a completion queue overflow loses no completion", "[backend][faults]"
                 }
             };
             std::vector<eddy::task_handle<void>> all;
+            all.reserve(300);
             for (int i = 0; i < 300; ++i) {
                 all.push_back(eddy::create_task(waiter()));
             }

@@ -10,6 +10,7 @@ TEST_CASE("notify wakes waiters one at a time in order, notify_all wakes the res
         eddy::condition cv;
         std::vector<int> woke;
         std::vector<eddy::task_handle<void>> hs;
+        hs.reserve(3);
         for (int i = 0; i < 3; ++i) {
             hs.push_back(eddy::create_task([&, i]() -> eddy::task<> {
                 auto g = co_await cv.acquire();

@@ -94,7 +94,7 @@ TEST_CASE("an eager task that never suspends is done when create_task returns, a
 
 TEST_CASE("the loop's default start is overridden by each create_task", "[create_task][eager]") {
     std::vector<std::string> log;
-    const auto step = [&log](std::string what) {
+    const auto step = [&log](const std::string& what) {
         return [&log, what]() -> eddy::task<> {
             log.push_back(what);
             co_return;
@@ -263,6 +263,7 @@ TEST_CASE("gather on an eager loop starts every child in argument order and keep
     const std::vector<int> got = eddy::run(
         [&]() -> eddy::task<std::vector<int>> {
             std::vector<eddy::task<int>> v;
+            v.reserve(4);
             for (int i = 0; i < 4; ++i) {
                 v.push_back(eddy::detail::invoke_owned(child(i)));
             }
@@ -473,6 +474,7 @@ TEST_CASE("a child that cancels its creator in its eager step cancels a gather b
                 co_return i;
             };
             std::vector<eddy::task<int>> v;
+            v.reserve(3);
             for (int i = 0; i < 3; ++i) {
                 v.push_back(child(i));
             }

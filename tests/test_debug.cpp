@@ -420,6 +420,7 @@ std::vector<int> start_order(eddy::loop_options o) {
     eddy::run(
         [](std::vector<int>& out) -> eddy::task<> {
             std::vector<eddy::task_handle<void>> hs;
+            hs.reserve(8);
             for (int i = 0; i < 8; ++i) {
                 hs.push_back(eddy::create_task([](std::vector<int>& v, int k) -> eddy::task<> {
                     v.push_back(k);
