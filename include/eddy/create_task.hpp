@@ -111,6 +111,12 @@ template <class A>
 concept plain_awaitable =
     !is_shared_state<A>::value && !task_factory<A> && awaitable<A> && std::move_constructible<A>;
 
+/// A plain awaitable passed as an rvalue (deduced as `A&&`): create_task moves it into a task's
+/// frame, so an lvalue is refused rather than moved from behind the caller's back.
+template <class A>
+concept awaitable_rvalue =
+    !std::is_lvalue_reference_v<A> && plain_awaitable<std::remove_cvref_t<A>>;
+
 /// Awaits `a`, held in this task's frame: how create_task, gather and when_any run a plain
 /// awaitable, as asyncio wraps a coroutine in a Task. One pooled frame per call.
 template <class A> task<await_result_t<A>> await_in_task(A a) {
@@ -280,18 +286,16 @@ template <detail::task_factory F, detail::task_name N>
 /// yields, or its exception. The awaiter keeps its primitive's address (the queue, event,
 /// lock...), which must live until the task has finished, as for any task that refers to it:
 /// it is first used when the task first runs.
-template <class A>
-requires(!std::is_lvalue_reference_v<A> && detail::plain_awaitable<std::remove_cvref_t<A>>)
-    [[nodiscard]] auto create_task(A&& a, task_options opts = {},
-                                   code_location where = code_location::current()) {
+template <detail::awaitable_rvalue A>
+[[nodiscard]] auto create_task(A&& a, task_options opts = {},
+                               code_location where = code_location::current()) {
     return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::forward<A>(a)), opts,
                        where);
 }
 /// As above, named `name`.
-template <class A, detail::task_name N>
-requires(!std::is_lvalue_reference_v<A> && detail::plain_awaitable<std::remove_cvref_t<A>>)
-    [[nodiscard]] auto create_task(A&& a, const N& name,
-                                   code_location where = code_location::current()) {
+template <detail::awaitable_rvalue A, detail::task_name N>
+[[nodiscard]] auto create_task(A&& a, const N& name,
+                               code_location where = code_location::current()) {
     return create_task(std::forward<A>(a), task_options{.name = name}, where);
 }
 

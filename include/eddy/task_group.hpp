@@ -132,23 +132,16 @@ class task_group {
 
     /// Schedules a child that awaits `a`, a plain awaitable rvalue (`q.get()`, `ev.wait()`),
     /// moved into the child's frame, as eddy::create_task(A&&) does. Same contract as above.
-    template <class A>
-    requires(!std::is_lvalue_reference_v<A> &&
-             detail::plain_awaitable<
-                 std::remove_cvref_t<A>>) auto create_task(A&& a, task_options opts = {},
-                                                           code_location where =
-                                                               code_location::current()) {
+    template <detail::awaitable_rvalue A>
+    auto create_task(A&& a, task_options opts = {},
+                     code_location where = code_location::current()) {
         return create_task(detail::await_in_task<std::remove_cvref_t<A>>(std::forward<A>(a)), opts,
                            where);
     }
 
     /// As above, named `name`.
-    template <class A, detail::task_name N>
-    requires(!std::is_lvalue_reference_v<A> &&
-             detail::plain_awaitable<
-                 std::remove_cvref_t<A>>) auto create_task(A&& a, const N& name,
-                                                           code_location where =
-                                                               code_location::current()) {
+    template <detail::awaitable_rvalue A, detail::task_name N>
+    auto create_task(A&& a, const N& name, code_location where = code_location::current()) {
         return create_task(std::forward<A>(a), task_options{.name = name}, where);
     }
 
