@@ -30,7 +30,7 @@ namespace {
 using namespace example; // --port, say(): examples/common.hpp
 
 // What one client may have queued, unsent, before the server drops it.
-constexpr std::size_t max_backlog = 1024 * 1024;
+constexpr std::size_t max_backlog = std::size_t{1024} * 1024;
 
 std::string chomp(std::string line) {
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
@@ -195,7 +195,7 @@ eddy::task<> slow_reader(std::uint16_t port) {
         for (int i = 0; i < 64; ++i) {
             erin.conn.writer.write(kib + "\n");
         }
-        sent += 64 * 1024;
+        sent += std::size_t{64} * 1024;
         co_await erin.conn.writer.drain();
         co_await eddy::yield(); // let the server (and `news`) run even when drain need not wait
     }

@@ -106,6 +106,7 @@ eddy::task<> copy_eddy(std::string from, std::string to) {
     const eddy::file_stat st = co_await in.stat();
     std::size_t next = 0;
     std::vector<eddy::task<>> workers;
+    workers.reserve(in_flight);
     for (int i = 0; i < in_flight; ++i) {
         workers.push_back(copy_chunks(in, out, st.size, next));
     }
@@ -150,8 +151,8 @@ int main(int argc, char** argv) try {
         return 2;
     }
     const auto size = std::max<std::size_t>(
-        64 * 1024, static_cast<std::size_t>(64.0 * static_cast<double>(mebi) * scale));
-    chunk = std::min(mebi, (size / (2 * in_flight)) & ~std::size_t{4095});
+        std::size_t{64} * 1024, static_cast<std::size_t>(64.0 * static_cast<double>(mebi) * scale));
+    chunk = std::min(mebi, (size / (2 * static_cast<std::size_t>(in_flight))) & ~std::size_t{4095});
 
     char tmpl[] = "/tmp/eddy-file-copy-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) {

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,7 @@ eddy::task<double> pipeline(int workers) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
     if (!parse_args(argc, argv)) {
         std::fprintf(stderr, "usage: %s [--scale F]\n", argv[0]);
         return 2;
@@ -74,4 +75,8 @@ int main(int argc, char** argv) {
     const double three = eddy::run(pipeline(3));
     say("three workers: %.2f s\n", three);
     say("speed-up: %.1fx (each job waits %.1f s; three waits overlap)\n", one / three, 0.3 * scale);
+    return 0;
+} catch (const std::exception& e) { // e.g. std::system_error: io_uring is not available here
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
 }

@@ -51,7 +51,7 @@ eddy::task<> concurrent() {
 eddy::task<std::size_t> relay(eddy::stream_reader& from, eddy::stream_writer& to) {
     std::size_t total = 0;
     for (;;) {
-        std::string chunk = co_await from.read(64 * 1024);
+        std::string chunk = co_await from.read(std::size_t{64} * 1024);
         if (chunk.empty()) {
             break;
         }

@@ -145,10 +145,14 @@ eddy::task<> amain() {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
     if (!parse_args(argc, argv)) {
         std::fprintf(stderr, "usage: %s [--scale F]\n", argv[0]);
         return 2;
     }
     eddy::run(amain());
+    return 0;
+} catch (const std::exception& e) { // e.g. std::system_error: io_uring is not available here
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
 }

@@ -182,6 +182,7 @@ TEST_CASE("many reads waiting on one fd, some cancelled from the middle and the 
             constexpr int n = 12;
             std::array<std::array<std::byte, 1>, n> bufs{};
             std::vector<eddy::task_handle<std::size_t>> readers;
+            readers.reserve(n);
             for (int i = 0; i < n; ++i) {
                 readers.push_back(eddy::create_task(read_from(p.r, bufs[i])));
             }

@@ -12,6 +12,7 @@ TEST_CASE("waiting on a set event returns at once, set wakes every waiter in ord
         eddy::event ev;
         std::vector<int> order;
         std::vector<eddy::task_handle<void>> hs;
+        hs.reserve(3);
         for (int i = 0; i < 3; ++i) {
             hs.push_back(eddy::create_task([&ev, &order, i]() -> eddy::task<> {
                 co_await ev.wait();

@@ -398,7 +398,7 @@ TEST_CASE("several read_at in flight at once read a big file correctly", "[file]
         co_await eddy::write_file(path, data);
         eddy::file f = co_await eddy::file::open(path);
         std::string out(data.size(), '\0');
-        constexpr std::size_t chunk = 512 * 1024;
+        constexpr std::size_t chunk = std::size_t{512} * 1024;
         auto read_chunk = [&](std::size_t off) -> eddy::task<std::size_t> {
             std::size_t done = 0;
             while (done < chunk) { // a read may be short: finish the chunk
@@ -438,7 +438,7 @@ TEST_CASE("reads and writes cancelled in flight end cleanly: no crash, nothing i
     eddy::run([&]() -> eddy::task<> {
         co_await eddy::write_file(path, data);
         eddy::file f = co_await eddy::file::open(path, "r+");
-        constexpr std::size_t chunk = 64 * 1024;
+        constexpr std::size_t chunk = std::size_t{64} * 1024;
         std::vector<std::string> bufs(2 * data.size() / chunk, std::string(chunk, '\0'));
         for (int round = 0; round < 20; ++round) {
             std::vector<eddy::task_handle<std::size_t>> ops;
@@ -483,7 +483,8 @@ TEST_CASE("reads and writes cancelled in flight end cleanly: no crash, nothing i
         co_await f.close();
     }());
     INFO("completed " << completed << ", cancelled " << cancelled);
-    CHECK(completed + cancelled == 20 * 2 * static_cast<int>(data.size() / (64 * 1024)));
+    CHECK(completed + cancelled ==
+          20 * 2 * static_cast<int>(data.size() / (std::size_t{64} * 1024)));
     CHECK(open_fds() == fds);
     CHECK(eddy::live_frames() == frames);
 }

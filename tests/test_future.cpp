@@ -12,6 +12,7 @@ TEST_CASE("set_result wakes every awaiter, in the order they started waiting", "
     eddy::run([&]() -> eddy::task<> {
         eddy::future<int> f;
         std::vector<eddy::task_handle<void>> hs;
+        hs.reserve(3);
         for (int i = 0; i < 3; ++i) {
             hs.push_back(eddy::create_task([&order, f, i]() -> eddy::task<> {
                 const int v = co_await f;

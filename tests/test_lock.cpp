@@ -14,6 +14,7 @@ TEST_CASE("a lock keeps critical sections that await from interleaving", "[lock]
         int max_inside = 0;
         std::vector<int> order;
         std::vector<eddy::task_handle<void>> hs;
+        hs.reserve(5);
         for (int i = 0; i < 5; ++i) {
             hs.push_back(eddy::create_task([&, i]() -> eddy::task<> {
                 auto guard = co_await lk.acquire();

@@ -61,11 +61,11 @@ TEST_CASE("the ready queue keeps FIFO order across growth", "[loop]") {
     eddy::detail::ready_queue q;
     int dummy[1000];
     for (int round = 0; round < 3; ++round) {
-        for (int i = 0; i < 1000; ++i) {
-            q.push({nullptr, &dummy[i], nullptr});
+        for (int& d : dummy) {
+            q.push({nullptr, &d, nullptr});
         }
-        for (int i = 0; i < 1000; ++i) {
-            CHECK(q.pop().ptr == &dummy[i]);
+        for (int& d : dummy) {
+            CHECK(q.pop().ptr == &d);
         }
     }
     CHECK(q.empty());

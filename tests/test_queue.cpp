@@ -39,6 +39,7 @@ TEST_CASE("get waits for an item, getters are served in arrival order", "[queue]
         eddy::queue<int> q;
         std::vector<std::pair<int, int>> got; // (getter, item)
         std::vector<eddy::task_handle<void>> hs;
+        hs.reserve(3);
         for (int g = 0; g < 3; ++g) {
             hs.push_back(eddy::create_task([&, g]() -> eddy::task<> {
                 const int item = co_await q.get();

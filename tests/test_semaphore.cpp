@@ -13,6 +13,7 @@ TEST_CASE("a semaphore lets at most its value of tasks in, in arrival order", "[
         int max_inside = 0;
         std::vector<int> order;
         std::vector<eddy::task_handle<void>> hs;
+        hs.reserve(6);
         for (int i = 0; i < 6; ++i) {
             hs.push_back(eddy::create_task([&, i]() -> eddy::task<> {
                 co_await sem.with([&]() -> eddy::task<> {

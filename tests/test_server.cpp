@@ -30,7 +30,7 @@ eddy::task<> echo_lines(eddy::stream_reader& r, eddy::stream_writer& w) {
 /// Echoes raw chunks until end of file, recording the largest write buffer it ever had.
 std::size_t max_buffered = 0;
 eddy::task<> echo_chunks(eddy::stream_reader& r, eddy::stream_writer& w) {
-    std::vector<std::byte> buf(64 * 1024);
+    std::vector<std::byte> buf(std::size_t{64} * 1024);
     for (;;) {
         const std::size_t n = co_await r.read_some(buf);
         if (n == 0) {
@@ -197,7 +197,7 @@ TEST_CASE("a client that resets in the middle of a write does not hurt the serve
                     w.write(line);
                     co_return;
                 }
-                const std::string chunk(64 * 1024, 'x');
+                const std::string chunk(std::size_t{64} * 1024, 'x');
                 try {
                     for (;;) {
                         w.write(chunk);
@@ -212,7 +212,7 @@ TEST_CASE("a client that resets in the middle of a write does not hurt the serve
             {
                 auto [r, w] = co_await eddy::open_connection("127.0.0.1", srv.port());
                 w.write("flood me\n");
-                (void)co_await r.read_exactly(100 * 1024); // the flood is on its way
+                (void)co_await r.read_exactly(std::size_t{100} * 1024); // the flood is on its way
                 ::linger lg{1, 0};
                 ::setsockopt(r.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
                 r.close();
@@ -249,7 +249,7 @@ TEST_CASE("a client that sends 10 MB and never reads keeps server memory bounded
     }());
     // The handler never held more than one read chunk over the high-water mark.
     CHECK(max_buffered > 0);
-    CHECK(max_buffered <= eddy::stream_writer::default_high_water + 64 * 1024);
+    CHECK(max_buffered <= eddy::stream_writer::default_high_water + std::size_t{64} * 1024);
 }
 
 TEST_CASE("a line longer than the limit raises limit_overrun_error and loses nothing",

@@ -11,8 +11,10 @@ TEST_CASE("timers fire in deadline order", "[sleep]") {
     std::vector<int> order;
     eddy::run([&]() -> eddy::task<> {
         std::vector<eddy::task<>> ts;
+        ts.reserve(50);
         std::mt19937 rng(12345);
         std::vector<int> delays;
+        delays.reserve(50);
         for (int i = 0; i < 50; ++i) {
             delays.push_back(static_cast<int>(rng() % 40));
         }
@@ -37,6 +39,7 @@ TEST_CASE("timers with equal deadlines fire in the order they were set", "[sleep
     eddy::run([&]() -> eddy::task<> {
         const auto when = eddy::time() + 5ms;
         std::vector<eddy::task<>> ts;
+        ts.reserve(100);
         for (int i = 0; i < 100; ++i) {
             ts.push_back(
                 [](eddy::clock::time_point w, int i, std::vector<int>& out) -> eddy::task<> {

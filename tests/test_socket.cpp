@@ -150,7 +150,7 @@ TEST_CASE("send to a peer that reset fails with an errno, never SIGPIPE", "[sock
         ::linger lg{1, 0};
         ::setsockopt(conn.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         conn.close();
-        std::string chunk(64 * 1024, 'x');
+        std::string chunk(std::size_t{64} * 1024, 'x');
         try {
             for (int i = 0; i < 100; ++i) {
                 co_await client.send_all(chunk);

@@ -390,8 +390,8 @@ TEST_CASE("drain bounds the buffer near the high-water mark while nobody reads, 
     auto p = eddy::pipe();
     auto& r = p.reader;
     auto& w = p.writer;
-    const std::string data = pattern(10 * 1024 * 1024);
-    constexpr std::size_t chunk = 8 * 1024;
+    const std::string data = pattern(std::size_t{10} * 1024 * 1024);
+    constexpr std::size_t chunk = std::size_t{8} * 1024;
     std::size_t max_buffered = 0;
     eddy::run([&]() -> eddy::task<> {
         auto producer = eddy::create_task([&]() -> eddy::task<> {
@@ -444,7 +444,7 @@ TEST_CASE("a cancelled drain leaves the data queued", "[stream][backpressure][ca
     auto p = eddy::pipe();
     auto& r = p.reader;
     auto& w = p.writer;
-    const std::string data = pattern(1024 * 1024);
+    const std::string data = pattern(std::size_t{1024} * 1024);
     eddy::run([&]() -> eddy::task<> {
         w.write(data);
         auto drainer = eddy::create_task([&]() -> eddy::task<> { co_await w.drain(); });
@@ -506,7 +506,7 @@ TEST_CASE("a writer destroyed during a big send aborts it: the send is cancelled
     auto& r = p.reader;
     auto& w = p.writer;
     const auto frames = eddy::live_frames();
-    const std::string data = pattern(4 * 1024 * 1024);
+    const std::string data = pattern(std::size_t{4} * 1024 * 1024);
     std::size_t received = 0;
     eddy::run([&]() -> eddy::task<> {
         {
@@ -528,7 +528,7 @@ TEST_CASE("a writer destroyed after close lets the flush finish in the backgroun
     auto p = eddy::pipe();
     auto& r = p.reader;
     auto& w = p.writer;
-    const std::string data = pattern(2 * 1024 * 1024);
+    const std::string data = pattern(std::size_t{2} * 1024 * 1024);
     eddy::run([&]() -> eddy::task<> {
         {
             eddy::stream_writer mine = std::move(w);
@@ -546,7 +546,7 @@ TEST_CASE("a send still blocked when run ends is cancelled by the shutdown inste
     auto& w = p.writer;
     const auto frames = eddy::live_frames();
     eddy::run([&]() -> eddy::task<> {
-        w.write(pattern(1024 * 1024)); // nobody reads: the send blocks
+        w.write(pattern(std::size_t{1024} * 1024)); // nobody reads: the send blocks
         co_await eddy::sleep(2ms);
     }());
     CHECK(eddy::live_frames() == frames);
@@ -593,6 +593,7 @@ TEST_CASE("moved-from and default streams are empty: reads see EOF, writes throw
     auto& w = p.writer;
     eddy::stream_reader r2 = std::move(r);
     eddy::stream_writer w2 = std::move(w);
+    // NOLINTBEGIN(bugprone-use-after-move): the moved-from state is what this test checks
     CHECK(r.fd() == -1);
     CHECK(w.fd() == -1);
     CHECK(w.is_closing());
@@ -606,6 +607,7 @@ TEST_CASE("moved-from and default streams are empty: reads see EOF, writes throw
         const auto line = co_await r2.readline();
         CHECK(line == "moved\n");
     }());
+    // NOLINTEND(bugprone-use-after-move)
 }
 
 TEST_CASE("stream reads and writes allocate nothing in steady state", "[stream][alloc]") {
@@ -643,7 +645,7 @@ TEST_CASE("a drain waiting on a full pipe gets EPIPE when the reader goes away",
     auto& r = p.reader;
     auto& w = p.writer;
     eddy::run([&]() -> eddy::task<> {
-        w.write(pattern(1024 * 1024));
+        w.write(pattern(std::size_t{1024} * 1024));
         auto drainer = eddy::create_task([&]() -> eddy::task<int> {
             try {
                 co_await w.drain();

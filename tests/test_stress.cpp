@@ -182,6 +182,7 @@ TEST_CASE("10000 connections churned through an echo server all echo and leave n
     eddy::run([&]() -> eddy::task<> {
         eddy::server srv = co_await eddy::start_server(churn::echo_lines, "127.0.0.1", 0);
         std::vector<eddy::task<>> workers;
+        workers.reserve(concurrent);
         for (int k = 0; k < concurrent; ++k) {
             workers.push_back(churn::worker(srv.port(), plan, st));
         }
@@ -500,7 +501,7 @@ struct channel {
 
 /// Unread bytes a channel may hold: well under a pipe's or a socket's buffer, so that plain
 /// writes never block.
-constexpr std::uint64_t max_backlog = 16 * 1024;
+constexpr std::uint64_t max_backlog = std::uint64_t{16} * 1024;
 constexpr std::size_t max_read = 512;
 
 /// Everything the tasks of one run share: a pipe read through a stream_reader, a pipe read

@@ -85,6 +85,7 @@ TEST_CASE("100 processes run concurrently and each reports its own exit code", "
             co_return co_await p.wait();
         };
         std::vector<eddy::task<int>> all;
+        all.reserve(100);
         for (int i = 0; i < 100; ++i) {
             all.push_back(one(i));
         }

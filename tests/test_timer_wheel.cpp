@@ -180,8 +180,10 @@ TEST_CASE("cancelling every timer in a bucket leaves the store empty and consist
     s.expire(t);
     s.push(t + 50 * ms); // the ring's newest: later pushes go to the buckets
     std::vector<timer_node*> mid;
+    mid.reserve(500);
     for (int i = 0; i < 500; ++i) {
-        mid.push_back(&s.push(t + 1 * ms + i * 1000)); // one bucket, in several chunks
+        mid.push_back(&s.push(
+            t + 1 * ms + static_cast<std::int64_t>(i) * 1000)); // one bucket, in several chunks
     }
     for (timer_node* n : mid) {
         s.cancel(*n);

@@ -80,6 +80,7 @@ TEST_CASE("10,000 offloaded calls all complete, sequentially and concurrently", 
             });
         };
         std::vector<eddy::task<int>> tasks;
+        tasks.reserve(5000);
         for (int i = 0; i < 5000; ++i) {
             tasks.push_back(one(i));
         }
@@ -112,6 +113,7 @@ TEST_CASE("run_in_executor runs on the given pool and never exceeds its threads"
             });
         };
         std::vector<eddy::task<>> tasks;
+        tasks.reserve(12);
         for (int i = 0; i < 12; ++i) {
             tasks.push_back(one());
         }

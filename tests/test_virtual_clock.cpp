@@ -130,6 +130,7 @@ TEST_CASE("1000 gathered tasks sleeping 10 minutes each take exactly 10 virtual 
         [&]() -> eddy::task<> {
             const auto t0 = eddy::time();
             std::vector<eddy::task<>> ts;
+            ts.reserve(1000);
             for (int i = 0; i < 1000; ++i) {
                 ts.push_back(sleep_for(10min));
             }
