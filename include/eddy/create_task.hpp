@@ -100,8 +100,8 @@ task<R> invoke_owned(F f) {
     }
 }
 
-template <class T> struct is_shared_state : std::false_type {};
-template <class T> struct is_shared_state<task<T>> : std::true_type {};
+/// A task, or what shares a result: a task handle, a future (not a plain awaitable).
+template <class T> struct is_shared_state : is_task_type<T> {};
 template <class T> struct is_shared_state<task_handle<T>> : std::true_type {};
 template <class T> struct is_shared_state<future<T>> : std::true_type {};
 
