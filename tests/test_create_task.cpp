@@ -593,3 +593,14 @@ TEST_CASE("create_task accepts an awaiter, as asyncio.create_task accepts a coro
         CHECK(waiter.done());
     }());
 }
+
+TEST_CASE("create_task accepts a gather: the handle yields the gathered tuple", "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        auto both = eddy::create_task(eddy::gather(eddy::create_task(after(1ms, 1)), after(0ms, 2)),
+                                      "both");
+        CHECK(both.name() == "both");
+        auto [a, b] = co_await both;
+        CHECK(a == 1);
+        CHECK(b == 2);
+    }());
+}

@@ -270,3 +270,52 @@ TEST_CASE("cancelling a gather of awaiters withdraws each from what it waits on"
         ev.set();             // and no waiter is left in the event (ASan)
     }());
 }
+
+TEST_CASE("a gather nests in another gather: the inner tuple is one slot of the outer result",
+          "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        auto [inner, three] =
+            co_await eddy::gather(eddy::gather(after(2ms, 1), after(1ms, 2)), after(1ms, 3));
+        auto [one, two] = inner;
+        CHECK(one == 1);
+        CHECK(two == 2);
+        CHECK(three == 3);
+        std::vector<eddy::task<int>> range;
+        range.push_back(after(1ms, 4));
+        range.push_back(after(0ms, 5));
+        auto [values, nothing_done] =
+            co_await eddy::gather(eddy::gather(std::move(range)), nothing());
+        CHECK(values == std::vector<int>{4, 5});
+        static_assert(std::is_same_v<decltype(nothing_done), std::monostate>);
+    }());
+}
+
+TEST_CASE("cancelling an outer gather cancels the inner gather's children", "[gather][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto a = eddy::create_task(after(1h, 1));
+        auto b = eddy::create_task(after(1h, 2));
+        auto g = eddy::create_task([&]() -> eddy::task<> {
+            (void)co_await eddy::gather(eddy::gather(a, b), after(1h, 3));
+        });
+        co_await eddy::sleep(0s);
+        co_await eddy::sleep(0s);
+        g.cancel();
+        CHECK_THROWS_AS(co_await g, eddy::cancelled_error);
+        CHECK(a.cancelled());
+        CHECK(b.cancelled());
+    }());
+}
+
+TEST_CASE("an inner gather's first failure reaches the outer gather's awaiter", "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        bool caught = false;
+        try {
+            (void)co_await eddy::gather(eddy::gather(fail_after(1ms, "inner"), after(1ms, 1)),
+                                        after(2ms, 2));
+        } catch (const std::runtime_error& e) {
+            caught = std::string(e.what()) == "inner";
+        }
+        CHECK(caught);
+        co_await eddy::sleep(5ms); // the siblings finish before run ends
+    }());
+}

@@ -107,3 +107,41 @@ TEST_CASE("shield moves a move-only value out of a task it created", "[shield]")
         CHECK(*p == 4);
     }());
 }
+
+TEST_CASE("shield accepts a gather: a cancelled await leaves its children running to their end",
+          "[shield][cancel][gather]") {
+    eddy::run([]() -> eddy::task<> {
+        auto a = eddy::create_task(after(20ms, 1));
+        auto b = eddy::create_task(after(20ms, 2));
+        auto outer = eddy::create_task(
+            [&]() -> eddy::task<> { (void)co_await eddy::shield(eddy::gather(a, b)); });
+        co_await eddy::sleep(2ms);
+        outer.cancel();
+        CHECK_THROWS_AS(co_await outer, eddy::cancelled_error);
+        const int first = co_await a;
+        const int second = co_await b;
+        CHECK(first == 1);
+        CHECK(second == 2);
+        CHECK_FALSE(a.cancelled());
+        auto [x, y] = co_await eddy::shield(eddy::gather(after(1ms, 3), after(0ms, 4)));
+        CHECK(x == 3);
+        CHECK(y == 4);
+    }());
+}
+
+TEST_CASE("shield accepts a queue's get: after its awaiter is cancelled the shielded getter "
+          "still takes the next item, as asyncio's would",
+          "[shield][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        auto outer =
+            eddy::create_task([&]() -> eddy::task<> { (void)co_await eddy::shield(q.get()); });
+        co_await eddy::sleep(0s);
+        outer.cancel();
+        CHECK_THROWS_AS(co_await outer, eddy::cancelled_error);
+        q.put_nowait(1);
+        co_await eddy::sleep(0s); // the inner task takes it and ends before q dies
+        co_await eddy::sleep(0s);
+        CHECK(q.empty());
+    }());
+}

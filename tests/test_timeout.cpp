@@ -345,3 +345,36 @@ TEST_CASE("timeout accepts a lock's acquire: the guard is the caller's, and a ti
         CHECK_FALSE(lk.locked()); // the guard released it and no stale waiter was granted it
     }());
 }
+
+TEST_CASE("wait_for accepts a gather: it yields the tuple when every child finishes in time",
+          "[timeout][gather]") {
+    eddy::run([]() -> eddy::task<> {
+        auto [a, b] = co_await eddy::wait_for(eddy::gather(after(1ms, 1), after(2ms, 2)), 10s);
+        CHECK(a == 1);
+        CHECK(b == 2);
+        std::vector<eddy::task<int>> range;
+        range.push_back(after(1ms, 3));
+        range.push_back(after(0ms, 4));
+        const std::vector<int> values = co_await eddy::timeout(10s)(eddy::gather(std::move(range)));
+        CHECK(values == std::vector<int>{3, 4});
+    }());
+}
+
+TEST_CASE("wait_for of a gather that runs out of time cancels every child and raises "
+          "timeout_error once they have finished",
+          "[timeout][gather][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto slow = eddy::create_task(after(1h, 1));
+        auto fast = eddy::create_task(after(0ms, 2));
+        bool timed_out = false;
+        try {
+            (void)co_await eddy::wait_for(eddy::gather(slow, fast), 5ms);
+        } catch (const eddy::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        CHECK(slow.done());
+        CHECK(slow.cancelled());
+        CHECK(fast.result() == 2);
+    }());
+}

@@ -94,6 +94,13 @@ struct gather_core : suspension {
         }
     }
 
+    /// Terminates if this gather is being awaited: its children's waiters point at it.
+    void check_unawaited() const noexcept {
+        if (loop_ != nullptr) [[unlikely]] {
+            std::terminate();
+        }
+    }
+
     void bind(gather_child* c, std::size_t n, bool settle_all) noexcept {
         children_ = c;
         count_ = n;
@@ -283,14 +290,16 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
 
     /// Takes the handles as a tuple: the caller builds it with a braced list, the only form
     /// whose elements are evaluated (and so tasks created) left to right.
-    explicit gather_tuple(std::tuple<H...>&& hs) : handles_(std::move(hs)) {
-        std::size_t i = 0;
-        std::apply([&](auto&... h) { ((children_[i++].state = h.state()), ...); }, handles_);
-        core_.bind(children_.data(), sizeof...(H), Settle);
+    explicit gather_tuple(std::tuple<H...>&& hs) : handles_(std::move(hs)) { bind(); }
+    /// Moves a gather that has not been awaited yet, so that it can be handed to wait_for,
+    /// timeout, create_task or an outer gather. Once awaited, the children's waiters point into
+    /// this object: moving it then is a bug in the awaiting code and terminates.
+    gather_tuple(gather_tuple&& other) noexcept : handles_(std::move(other.handles_)) {
+        static_assert(std::is_nothrow_move_constructible_v<std::tuple<H...>>);
+        other.core_.check_unawaited();
+        other.core_.bind(nullptr, 0, Settle);
+        bind();
     }
-    // Immovable: the children's waiters point into this object. gather() returns a prvalue,
-    // which C++17 materializes in place.
-    gather_tuple(gather_tuple&&) = delete;
     gather_tuple(const gather_tuple&) = delete;
     gather_tuple& operator=(const gather_tuple&) = delete;
     ~gather_tuple() = default; // core_ (declared last) detaches first
@@ -314,6 +323,12 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
     }
 
   private:
+    void bind() noexcept {
+        std::size_t i = 0;
+        std::apply([&](auto&... h) { ((children_[i++].state = h.state()), ...); }, handles_);
+        core_.bind(children_.data(), sizeof...(H), Settle);
+    }
+
     std::tuple<H...> handles_;
     std::array<gather_child, sizeof...(H)> children_{};
     gather_core core_;
@@ -332,7 +347,13 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
         }
         core_.bind(children_.data(), children_.size(), Settle);
     }
-    gather_range(gather_range&&) = delete; // immovable, like gather_tuple
+    /// Moves a gather that has not been awaited yet (see gather_tuple's move).
+    gather_range(gather_range&& other) noexcept
+        : handles_(std::move(other.handles_)), children_(std::move(other.children_)) {
+        other.core_.check_unawaited();
+        other.core_.bind(nullptr, 0, Settle);
+        core_.bind(children_.data(), children_.size(), Settle);
+    }
     gather_range(const gather_range&) = delete;
     gather_range& operator=(const gather_range&) = delete;
     ~gather_range() = default; // core_ (declared last) detaches first

@@ -25,6 +25,15 @@ template <class T> [[nodiscard]] auto shield(task<T> t) {
     return detail::state_awaiter<T, true, true>{h.state(), &h.state()->slot(), 1};
 }
 
+/// Runs any other awaitable, passed as an rvalue (`gather(a(), b())`, `q.get()`), in a task
+/// of its own and awaits it shielded, as the task<T> overload does (asyncio.shield wraps a
+/// coroutine in a Task). After a cancelled await the inner task goes on, and what it takes (a
+/// queue's item, a lock) is taken for nobody: shield what you can afford to lose, or shield a
+/// task_handle you keep. The primitive it waits on must outlive that task. Same throws.
+template <detail::awaitable_rvalue A> [[nodiscard]] auto shield(A&& a) {
+    return shield(detail::await_in_task<std::remove_cvref_t<A>>(std::forward<A>(a)));
+}
+
 /// Awaits the task behind `h`, shielded: a cancellation of the awaiting task does not cancel
 /// it. Yields T by value (moved out when `h` was the last handle, else copied). `h` must be
 /// valid.
