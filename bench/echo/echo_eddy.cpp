@@ -125,25 +125,30 @@ eddy::task<> serve_socket(int port) {
 } // namespace
 
 int main(int argc, char** argv) {
-    const echo::server_args args = echo::parse_server_args(argc, argv);
-    echo::pin_to_cpu(args.cpu);
-    // "-epoll" after the kind runs the same server on eddy's epoll backend.
-    std::string kind = args.server.empty() ? "streams" : args.server;
-    eddy::loop_options opts;
-    if (kind.ends_with("-epoll")) {
-        opts.backend = eddy::backend_kind::epoll;
-        kind.resize(kind.size() - std::string_view("-epoll").size());
+    try {
+        const echo::server_args args = echo::parse_server_args(argc, argv);
+        echo::pin_to_cpu(args.cpu);
+        // "-epoll" after the kind runs the same server on eddy's epoll backend.
+        std::string kind = args.server.empty() ? "streams" : args.server;
+        eddy::loop_options opts;
+        if (kind.ends_with("-epoll")) {
+            opts.backend = eddy::backend_kind::epoll;
+            kind.resize(kind.size() - std::string_view("-epoll").size());
+        }
+        if (kind == "streams") {
+            eddy::run(serve_streams(args.port), opts);
+        } else if (kind == "socket") {
+            eddy::run(serve_socket(args.port), opts);
+        } else {
+            std::fprintf(stderr,
+                         "echo_eddy: unknown --server=%s (streams, socket, streams-epoll, "
+                         "socket-epoll)\n",
+                         args.server.c_str());
+            return 2;
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "echo_eddy: %s\n", e.what());
+        return 1;
     }
-    if (kind == "streams") {
-        eddy::run(serve_streams(args.port), opts);
-    } else if (kind == "socket") {
-        eddy::run(serve_socket(args.port), opts);
-    } else {
-        std::fprintf(stderr,
-                     "echo_eddy: unknown --server=%s (streams, socket, streams-epoll, "
-                     "socket-epoll)\n",
-                     args.server.c_str());
-        return 2;
-    }
-    return 0;
 }

@@ -99,7 +99,7 @@ cpu_times process_cpu(long pid) {
         }
         ++p;
     }
-    const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const auto hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
     char* end = nullptr;
     t.usr = static_cast<double>(std::strtoull(p, &end, 10)) / hz;
     t.sys = static_cast<double>(std::strtoull(end, nullptr, 10)) / hz;
