@@ -28,6 +28,7 @@
 #include "eddy/queue.hpp"
 #include "eddy/resolve.hpp"
 #include "eddy/run.hpp"
+#include "eddy/runner.hpp"
 #include "eddy/semaphore.hpp"
 #include "eddy/server.hpp"
 #include "eddy/shield.hpp"

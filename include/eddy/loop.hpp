@@ -256,6 +256,8 @@ class event_loop {
         follow_on_budget_ = 0;
         follow_on_left_ = 0;
     }
+    /// eddy internal: undoes stop_follow_on() when eddy::runner starts its next main task.
+    void resume_follow_on() noexcept { follow_on_budget_ = max_follow_on; }
 
     /// One turn: poll I/O (waiting only if nothing is ready, until the nearest timer), move
     /// expired timers to the ready queue, run what was ready at the start of the run phase.

@@ -17,6 +17,95 @@
 
 namespace eddy {
 
+namespace detail {
+
+/// What a main task ended with: its value (void as a flag, a reference as a pointer) or its
+/// exception. get() hands it to the caller once the loop work around it is done.
+template <class T> class main_outcome {
+  public:
+    void set_value(task_handle<T>& h) {
+        if constexpr (std::is_void_v<T>) {
+            h.result();
+            value_.emplace(true);
+        } else if constexpr (std::is_reference_v<T>) {
+            value_.emplace(&h.result());
+        } else {
+            value_.emplace(std::move(h.result()));
+        }
+    }
+    void set_error(std::exception_ptr e) noexcept { error_ = std::move(e); }
+    T get() {
+        if (error_) {
+            std::rethrow_exception(error_);
+        }
+        if constexpr (std::is_reference_v<T>) {
+            return **value_;
+        } else if constexpr (!std::is_void_v<T>) {
+            return std::move(*value_);
+        }
+    }
+
+  private:
+    using stored = std::conditional_t<
+        std::is_void_v<T>, bool,
+        std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, T>>;
+    std::optional<stored> value_;
+    std::exception_ptr error_;
+};
+
+/// Runs `main` as the task named "main" on `loop`, made the running loop for the call, until
+/// it ends (eddy::run and eddy::runner::run). Leaves the tasks still pending as they are.
+/// `end_sigint_watch`: give SIGINT back its own disposition afterwards (runner), rather than
+/// keep catching it until the loop shuts down (run, whose shutdown follows at once).
+template <class T>
+main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
+                         bool end_sigint_watch, code_location where) {
+    running_loop_scope scope(loop);
+    main_outcome<T> out;
+    task_handle<T> h =
+        create_task(std::move(main), task_options{.name = "main", .eager_start = false}, where);
+    h.state()->follow_on_when_done_ = false; // the loop stops when main ends
+    signal_service* signals = nullptr;
+    try {
+        if (cancel_on_sigint && ::gettid() == ::getpid()) {
+            struct sigaction current {};
+            if (::sigaction(SIGINT, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+                signals = &signal_service::of(loop);
+                signals->cancel_on(SIGINT, h.state());
+            }
+        }
+        while (!h.done()) {
+            if (!loop.run_once()) {
+                throw loop_error("eddy::run: deadlock: the main task waits for something "
+                                 "that nothing can complete (no ready task, no timer, no "
+                                 "kernel operation, no thread-pool call, no loop_handle "
+                                 "for another thread to post through)");
+            }
+        }
+        out.set_value(h);
+    } catch (const cancelled_error&) {
+        out.set_error(std::current_exception());
+        // asyncio.Runner: a cancellation that came from Ctrl-C, and that the main task did
+        // not withdraw, becomes KeyboardInterrupt.
+        if (signals != nullptr && signals->cancelled_by_signal() && h.uncancel() == 0) {
+            out.set_error(std::make_exception_ptr(keyboard_interrupt{}));
+        }
+    } catch (...) {
+        out.set_error(std::current_exception());
+    }
+    if (signals != nullptr) {
+        // `h` goes away here; a late Ctrl-C must not reach it
+        if (end_sigint_watch) {
+            signals->end_cancel();
+        } else {
+            signals->forget_cancel();
+        }
+    }
+    return out;
+}
+
+} // namespace detail
+
 /// Makes an event loop on this thread, runs `main` to completion and returns its value or
 /// rethrows its exception (asyncio.run). Before returning, every task still pending is
 /// cancelled and run until it finishes, and every kernel operation is drained; the loop and
@@ -25,71 +114,18 @@ namespace eddy {
 /// std::system_error when io_uring cannot be set up; eddy::keyboard_interrupt when Ctrl-C
 /// cancelled `main` and `main` ended with that cancellation (see loop_options::cancel_on_sigint:
 /// a second Ctrl-C gets SIGINT's default action, ending the process). `where` (the caller's
-/// line) names the main task's creation in debug reports.
+/// line) names the main task's creation in debug reports. To run several main tasks on one
+/// loop, use eddy::runner.
 template <class T>
 T run(task<T> main, loop_options options = {}, code_location where = code_location::current()) {
     if (detail::running_loop_ != nullptr) {
         throw loop_error("eddy::run() cannot be called from a running event loop");
     }
     event_loop loop(options);
-    detail::running_loop_scope scope(loop);
-    using stored = std::conditional_t<
-        std::is_void_v<T>, bool,
-        std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, T>>;
-    std::optional<stored> value;
-    std::exception_ptr error;
-    {
-        task_handle<T> h =
-            create_task(std::move(main), task_options{.name = "main", .eager_start = false}, where);
-        h.state()->follow_on_when_done_ = false; // the loop stops when main ends
-        detail::signal_service* signals = nullptr;
-        try {
-            if (options.cancel_on_sigint && ::gettid() == ::getpid()) {
-                struct sigaction current {};
-                if (::sigaction(SIGINT, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-                    signals = &detail::signal_service::of(loop);
-                    signals->cancel_on(SIGINT, h.state());
-                }
-            }
-            while (!h.done()) {
-                if (!loop.run_once()) {
-                    throw loop_error("eddy::run: deadlock: the main task waits for something "
-                                     "that nothing can complete (no ready task, no timer, no "
-                                     "kernel operation, no thread-pool call, no loop_handle "
-                                     "for another thread to post through)");
-                }
-            }
-            if constexpr (std::is_void_v<T>) {
-                h.result();
-                value.emplace(true);
-            } else if constexpr (std::is_reference_v<T>) {
-                value.emplace(&h.result());
-            } else {
-                value.emplace(std::move(h.result()));
-            }
-        } catch (const cancelled_error&) {
-            error = std::current_exception();
-            // asyncio.Runner: a cancellation that came from Ctrl-C, and that the main task did
-            // not withdraw, becomes KeyboardInterrupt.
-            if (signals != nullptr && signals->cancelled_by_signal() && h.uncancel() == 0) {
-                error = std::make_exception_ptr(keyboard_interrupt{});
-            }
-        } catch (...) {
-            error = std::current_exception();
-        }
-        if (signals != nullptr) {
-            signals->forget_cancel(); // `h` goes away here; a late Ctrl-C must not reach it
-        }
-    }
+    detail::main_outcome<T> out =
+        detail::run_main(loop, std::move(main), options.cancel_on_sigint, false, where);
     loop.shutdown();
-    if (error) {
-        std::rethrow_exception(error);
-    }
-    if constexpr (std::is_reference_v<T>) {
-        return **value;
-    } else if constexpr (!std::is_void_v<T>) {
-        return std::move(*value);
-    }
+    return out.get();
 }
 
 } // namespace eddy

@@ -136,11 +136,22 @@ class signal_service {
         route(sig);
         cancel_sig_ = sig;
         cancel_task_ = task;
+        interrupted_ = false; // a runner's earlier run may have been interrupted
         account();
     }
     [[nodiscard]] bool cancelled_by_signal() const noexcept { return interrupted_; }
     /// Stops cancelling the task given to cancel_on (which is about to be released).
     void forget_cancel() noexcept { cancel_task_ = nullptr; }
+    /// Ends the watch cancel_on set up (eddy::runner between two runs): `sig` gets its own
+    /// disposition back unless a handler or a waiter takes it, as asyncio.Runner restores
+    /// SIGINT's handler when run() returns.
+    void end_cancel() noexcept {
+        const int sig = std::exchange(cancel_sig_, 0);
+        cancel_task_ = nullptr;
+        if (sig != 0 && !handlers_[sig] && !waited_.contains(sig)) {
+            unroute(sig);
+        }
+    }
 
     /// Registers a waiter; returns false (nothing registered) when a signal of `set` is
     /// already pending, taking it into `w.got_`.

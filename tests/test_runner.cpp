@@ -1,0 +1,275 @@
+// runner: several main tasks on one loop (asyncio.Runner), what stays between runs, close().
+#include "helpers.hpp"
+
+#include <array>
+#include <csignal>
+#include <pthread.h>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using eddy_test::after;
+using eddy_test::pipe_pair;
+
+namespace {
+bool blocked_in_this_thread(int sig) {
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, nullptr, &now);
+    return sigismember(&now, sig) == 1;
+}
+
+// Catch2 installs its own SIGINT handler; the Ctrl-C watch needs the default disposition.
+class default_sigint {
+  public:
+    default_sigint() {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        ::sigaction(SIGINT, &dfl, &saved_);
+    }
+    default_sigint(const default_sigint&) = delete;
+    default_sigint& operator=(const default_sigint&) = delete;
+    ~default_sigint() { ::sigaction(SIGINT, &saved_, nullptr); }
+
+  private:
+    struct sigaction saved_ {};
+};
+
+eddy::task<const eddy::event_loop*> which_loop() {
+    co_return &eddy::get_running_loop();
+}
+} // namespace
+
+TEST_CASE("a runner runs main tasks one after another on one loop and returns each value",
+          "[runner]") {
+    eddy::runner r;
+    CHECK(r.run(after(1ms, 1)) == 1);
+    CHECK(r.run(after(0ms, 2)) == 2);
+    const eddy::event_loop* first = r.run(which_loop());
+    const eddy::event_loop* second = r.run(which_loop());
+    CHECK(first == &r.get_loop());
+    CHECK(second == first);
+    r.run([]() -> eddy::task<> { co_return; }());
+    CHECK_FALSE(r.closed());
+}
+
+TEST_CASE("a task still pending when a run ends goes on during the next run", "[runner]") {
+    eddy::runner r;
+    eddy::queue<int> q;
+    std::optional<eddy::task_handle<int>> consumer;
+    r.run([&]() -> eddy::task<> {
+        consumer = eddy::create_task([&]() -> eddy::task<int> {
+            const int a = co_await q.get();
+            const int b = co_await q.get();
+            co_return a + b;
+        });
+        co_await eddy::sleep(0s); // it starts and waits for the queue
+    }());
+    REQUIRE(consumer.has_value());
+    CHECK_FALSE(consumer->done()); // not cancelled at the end of the run
+    const int sum = r.run([&]() -> eddy::task<int> {
+        q.put_nowait(20);
+        q.put_nowait(22);
+        co_return co_await *consumer;
+    }());
+    CHECK(sum == 42);
+    consumer.reset();
+}
+
+TEST_CASE("a task created in a main task's last step starts in the next run, not cancelled",
+          "[runner]") {
+    eddy::runner r;
+    bool started = false;
+    r.run([&]() -> eddy::task<> {
+        auto h = eddy::create_task([&]() -> eddy::task<> {
+            started = true;
+            co_return;
+        });
+        co_return;
+    }());
+    CHECK_FALSE(started); // run stops at the end of main's turn, as eddy::run does
+    r.run([]() -> eddy::task<> { co_await eddy::sleep(0s); }());
+    CHECK(started);
+}
+
+TEST_CASE("every run of an eager runner starts tasks eagerly, not only the first", "[runner]") {
+    eddy::runner r({.eager_tasks = true});
+    for (int i = 0; i < 3; ++i) {
+        const bool done_on_return = r.run([]() -> eddy::task<bool> {
+            auto h = eddy::create_task([]() -> eddy::task<int> { co_return 1; });
+            co_return h.done();
+        }());
+        CHECK(done_on_return);
+    }
+}
+
+TEST_CASE("a kernel read in flight at the end of a run completes in the next run", "[runner][io]") {
+    pipe_pair p;
+    eddy::runner r;
+    std::array<std::byte, 8> buf{};
+    std::optional<eddy::task_handle<std::size_t>> reader;
+    r.run([&]() -> eddy::task<> {
+        reader = eddy::create_task(eddy::read_some(p.r, buf));
+        co_await eddy::sleep(0s);
+        co_await eddy::sleep(0s); // the read is in the kernel now
+    }());
+    REQUIRE(reader.has_value());
+    CHECK_FALSE(reader->done());
+    REQUIRE(::write(p.w, "hi", 2) == 2); // between runs: nothing runs, the data waits
+    const std::size_t n = r.run([&]() -> eddy::task<std::size_t> { co_return co_await *reader; }());
+    CHECK(n == 2);
+    CHECK(static_cast<char>(buf[0]) == 'h');
+    reader.reset();
+}
+
+TEST_CASE("close cancels the tasks still pending, runs their cleanup and leaves no frame behind",
+          "[runner]") {
+    const auto frames = eddy::live_frames();
+    int cleaned = 0;
+    {
+        eddy::runner r;
+        r.run([&]() -> eddy::task<> {
+            for (int i = 0; i < 3; ++i) {
+                auto h = eddy::create_task([&]() -> eddy::task<> {
+                    try {
+                        co_await eddy::sleep(1h);
+                    } catch (const eddy::cancelled_error&) {
+                        ++cleaned;
+                        throw;
+                    }
+                });
+            }
+            co_await eddy::sleep(0s);
+        }());
+        CHECK(cleaned == 0);
+        r.close();
+        CHECK(cleaned == 3);
+        CHECK(r.closed());
+        CHECK(eddy::live_frames() == frames);
+        r.close(); // a second close does nothing
+        CHECK_THROWS_AS(r.run(after(0ms, 1)), eddy::loop_error);
+        CHECK_THROWS_AS((void)r.get_loop(), eddy::loop_error);
+    }
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("destroying an open runner closes it: pending tasks run their cleanup", "[runner]") {
+    const auto frames = eddy::live_frames();
+    bool cleaned = false;
+    {
+        eddy::runner r;
+        r.run([&]() -> eddy::task<> {
+            auto h = eddy::create_task([&]() -> eddy::task<> {
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                    cleaned = true;
+                    throw;
+                }
+            });
+            co_await eddy::sleep(0s);
+        }());
+        CHECK_FALSE(cleaned);
+    }
+    CHECK(cleaned);
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("a failing main task's exception reaches the caller and the runner stays usable",
+          "[runner]") {
+    eddy::runner r;
+    CHECK_THROWS_WITH(r.run([]() -> eddy::task<> {
+        co_await eddy::sleep(1ms);
+        throw std::runtime_error("failed in main");
+    }()),
+                      "failed in main");
+    CHECK(r.run(after(0ms, 5)) == 5);
+}
+
+TEST_CASE("a deadlocked run is a loop_error, the runner stays usable and close cancels the stuck "
+          "main task",
+          "[runner]") {
+    eddy::future<int> never;
+    eddy::runner r;
+    CHECK_THROWS_AS(r.run([&]() -> eddy::task<int> { co_return co_await never; }()),
+                    eddy::loop_error);
+    CHECK_FALSE(never.cancelled()); // the main task still waits on it
+    CHECK(r.run(after(0ms, 6)) == 6);
+    r.close();
+    CHECK(never.cancelled());
+}
+
+TEST_CASE("run and close from a running loop are loop_errors that leave the runner open",
+          "[runner]") {
+    eddy::runner r;
+    r.run([&]() -> eddy::task<> {
+        CHECK_THROWS_AS(r.run(after(0ms, 1)), eddy::loop_error);
+        CHECK_THROWS_AS(r.close(), eddy::loop_error);
+        co_return;
+    }());
+    eddy::run([&]() -> eddy::task<> {
+        CHECK_THROWS_AS(r.run(after(0ms, 1)), eddy::loop_error);
+        CHECK_THROWS_AS(r.close(), eddy::loop_error);
+        co_return;
+    }());
+    CHECK_FALSE(r.closed());
+    CHECK(r.run(after(0ms, 7)) == 7);
+}
+
+TEST_CASE("run and close on another thread are loop_errors", "[runner]") {
+    eddy::runner r;
+    bool run_refused = false;
+    bool close_refused = false;
+    std::thread other([&] {
+        try {
+            (void)r.run(after(0ms, 1));
+        } catch (const eddy::loop_error&) {
+            run_refused = true;
+        }
+        try {
+            r.close();
+        } catch (const eddy::loop_error&) {
+            close_refused = true;
+        }
+    });
+    other.join();
+    CHECK(run_refused);
+    CHECK(close_refused);
+    CHECK(r.run(after(0ms, 8)) == 8);
+}
+
+TEST_CASE("Ctrl-C during a run cancels that run's main task; between runs SIGINT is not caught",
+          "[runner][signal]") {
+    const default_sigint dfl;
+    eddy::runner r;
+    CHECK(r.run(after(0ms, 1)) == 1);
+    CHECK_FALSE(blocked_in_this_thread(SIGINT)); // a Ctrl-C now would end the program
+    bool interrupted = false;
+    try {
+        r.run([]() -> eddy::task<> {
+            auto ctrl_c = eddy::create_task([]() -> eddy::task<> {
+                co_await eddy::sleep(1ms);
+                ::raise(SIGINT);
+            });
+            co_await eddy::sleep(1h);
+        }());
+    } catch (const eddy::keyboard_interrupt&) {
+        interrupted = true;
+    }
+    CHECK(interrupted);
+    CHECK_FALSE(blocked_in_this_thread(SIGINT));
+    // The next run starts afresh: a cancellation of its own is not taken for a Ctrl-C.
+    bool plain_cancel = false;
+    try {
+        r.run([]() -> eddy::task<> {
+            eddy::current_task().cancel();
+            co_await eddy::sleep(1h);
+        }());
+    } catch (const eddy::keyboard_interrupt&) {
+    } catch (const eddy::cancelled_error&) {
+        plain_cancel = true;
+    }
+    CHECK(plain_cancel);
+}
