@@ -201,6 +201,23 @@ TEST_CASE("a deadlocked run is a loop_error, the runner stays usable and close c
     CHECK(never.cancelled());
 }
 
+TEST_CASE("a deadlocked main task that ends during a later run does not stop that run's eager "
+          "starts",
+          "[runner]") {
+    eddy::future<int> late;
+    eddy::runner r({.eager_tasks = true});
+    CHECK_THROWS_AS(r.run([&]() -> eddy::task<int> { co_return co_await late; }()),
+                    eddy::loop_error);
+    const bool eager_after = r.run([&]() -> eddy::task<bool> {
+        late.set_result(1);
+        co_await eddy::sleep(0s); // the old main task ends on this turn
+        co_await eddy::sleep(0s);
+        auto h = eddy::create_task([]() -> eddy::task<int> { co_return 1; });
+        co_return h.done();
+    }());
+    CHECK(eager_after);
+}
+
 TEST_CASE("run and close from a running loop are loop_errors that leave the runner open",
           "[runner]") {
     eddy::runner r;

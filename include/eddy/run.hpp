@@ -76,7 +76,7 @@ main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
         }
         while (!h.done()) {
             if (!loop.run_once()) {
-                throw loop_error("eddy::run: deadlock: the main task waits for something "
+                throw loop_error("eddy: deadlock: the main task waits for something "
                                  "that nothing can complete (no ready task, no timer, no "
                                  "kernel operation, no thread-pool call, no loop_handle "
                                  "for another thread to post through)");
@@ -92,6 +92,11 @@ main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
         }
     } catch (...) {
         out.set_error(std::current_exception());
+    }
+    if (!h.done()) {
+        // A deadlocked main task stays pending in a runner's loop: if it ends during a later
+        // run, that run's follow-on work must go on.
+        h.state()->follow_on_when_done_ = true;
     }
     if (signals != nullptr) {
         // `h` goes away here; a late Ctrl-C must not reach it
