@@ -6,6 +6,7 @@
 #include <eddy/eddy.hpp>
 
 #include <coroutine>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <optional>
+#include <pthread.h>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -224,6 +226,32 @@ struct eager_coroutine {
         void unhandled_exception() noexcept { std::terminate(); }
     };
     std::coroutine_handle<promise_type> h;
+};
+
+/// Whether `sig` is blocked in the calling thread's signal mask.
+inline bool blocked_in_this_thread(int sig) {
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, nullptr, &now);
+    return sigismember(&now, sig) == 1;
+}
+
+/// Gives SIGINT its default disposition for a scope. Catch2 installs its own SIGINT handler
+/// while tests run, and run() rightly leaves a handler it did not install alone; tests of the
+/// Ctrl-C watch need the default disposition, as in a program.
+class default_sigint {
+  public:
+    default_sigint() {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        ::sigaction(SIGINT, &dfl, &saved_);
+    }
+    default_sigint(const default_sigint&) = delete;
+    default_sigint& operator=(const default_sigint&) = delete;
+    ~default_sigint() { ::sigaction(SIGINT, &saved_, nullptr); }
+
+  private:
+    struct sigaction saved_ {};
 };
 
 } // namespace eddy_test

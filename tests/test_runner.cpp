@@ -3,7 +3,6 @@
 
 #include <array>
 #include <csignal>
-#include <pthread.h>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -11,32 +10,11 @@
 
 using namespace std::chrono_literals;
 using eddy_test::after;
+using eddy_test::blocked_in_this_thread;
+using eddy_test::default_sigint;
 using eddy_test::pipe_pair;
 
 namespace {
-bool blocked_in_this_thread(int sig) {
-    sigset_t now;
-    pthread_sigmask(SIG_SETMASK, nullptr, &now);
-    return sigismember(&now, sig) == 1;
-}
-
-// Catch2 installs its own SIGINT handler; the Ctrl-C watch needs the default disposition.
-class default_sigint {
-  public:
-    default_sigint() {
-        struct sigaction dfl {};
-        dfl.sa_handler = SIG_DFL;
-        sigemptyset(&dfl.sa_mask);
-        ::sigaction(SIGINT, &dfl, &saved_);
-    }
-    default_sigint(const default_sigint&) = delete;
-    default_sigint& operator=(const default_sigint&) = delete;
-    ~default_sigint() { ::sigaction(SIGINT, &saved_, nullptr); }
-
-  private:
-    struct sigaction saved_ {};
-};
-
 eddy::task<const eddy::event_loop*> which_loop() {
     co_return &eddy::get_running_loop();
 }

@@ -3,38 +3,13 @@
 #include "helpers.hpp"
 
 #include <csignal>
-#include <pthread.h>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
 using namespace std::chrono_literals;
-
-namespace {
-bool blocked_in_this_thread(int sig) {
-    sigset_t now;
-    pthread_sigmask(SIG_SETMASK, nullptr, &now);
-    return sigismember(&now, sig) == 1;
-}
-
-// Catch2 installs its own SIGINT handler while tests run, and run() rightly leaves a handler
-// it did not install alone; these tests need SIGINT's default disposition, as in a program.
-class default_sigint {
-  public:
-    default_sigint() {
-        struct sigaction dfl {};
-        dfl.sa_handler = SIG_DFL;
-        sigemptyset(&dfl.sa_mask);
-        ::sigaction(SIGINT, &dfl, &saved_);
-    }
-    default_sigint(const default_sigint&) = delete;
-    default_sigint& operator=(const default_sigint&) = delete;
-    ~default_sigint() { ::sigaction(SIGINT, &saved_, nullptr); }
-
-  private:
-    struct sigaction saved_ {};
-};
-} // namespace
+using eddy_test::blocked_in_this_thread;
+using eddy_test::default_sigint;
 
 TEST_CASE("a signal sent to self arrives as a callback in loop context", "[signal]") {
     const auto loop_thread = std::this_thread::get_id();
