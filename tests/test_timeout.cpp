@@ -378,3 +378,23 @@ TEST_CASE("wait_for of a gather that runs out of time cancels every child and ra
         CHECK(fast.result() == 2);
     }());
 }
+
+TEST_CASE("wait_for of a gather with a zero timeout cancels its children, as asyncio's does, "
+          "and yields the tuple when they are all done",
+          "[timeout][gather][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto slow = eddy::create_task(after(1h, 1));
+        bool timed_out = false;
+        try {
+            (void)co_await eddy::wait_for(eddy::gather(slow), 0ms);
+        } catch (const eddy::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        CHECK(slow.cancelled()); // not left running behind the caller's back
+        auto done = eddy::create_task(after(0ms, 2));
+        co_await eddy::sleep(1ms);
+        auto [value] = co_await eddy::wait_for(eddy::gather(done), 0ms);
+        CHECK(value == 2);
+    }());
+}

@@ -301,6 +301,8 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
         bind();
     }
     gather_tuple(const gather_tuple&) = delete;
+    /// eddy internal: its children run before it is awaited (detail::started_work).
+    static constexpr bool started_work = true;
     gather_tuple& operator=(const gather_tuple&) = delete;
     ~gather_tuple() = default; // core_ (declared last) detaches first
 
@@ -355,6 +357,8 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
         core_.bind(children_.data(), children_.size(), Settle);
     }
     gather_range(const gather_range&) = delete;
+    /// eddy internal: its children run before it is awaited (detail::started_work).
+    static constexpr bool started_work = true;
     gather_range& operator=(const gather_range&) = delete;
     ~gather_range() = default; // core_ (declared last) detaches first
 

@@ -195,7 +195,9 @@ template <class Rep, class Period>
 /// up, the work is cancelled, and eddy::timeout_error is thrown once it has finished
 /// cancelling (a task that refuses its cancellation and returns a value yields that value).
 /// `aw` is what timeout_scope's operator() accepts. A zero or negative timeout never starts a
-/// task<T> or callable body; a task_handle<T> or future<T> already done yields its result.
+/// task<T> or callable body; a task_handle<T> or future<T> already done yields its result; a
+/// gather yields its result when every child is done, else cancels them and, once they have
+/// finished, throws timeout_error (asyncio.wait_for(gather(...), 0)).
 /// Throws eddy::timeout_error, cancelled_error (the caller was cancelled), or what `aw` throws.
 template <detail::body A, class Rep, class Period>
 [[nodiscard]] task<detail::body_result_t<A>> wait_for(A aw,
@@ -219,9 +221,11 @@ template <detail::body A, class Rep, class Period>
                 }
             }
             co_return co_await std::move(aw); // done: its value (it refused), or its failure
-        } else {
+        } else if constexpr (!detail::started_work<A>) {
             throw timeout_error();
         }
+        // A gather: asyncio cancels it (its children) and waits, unless they are all done;
+        // the expired scope below does both.
     }
     timeout_scope scope = eddy::timeout(timeout);
     co_return co_await scope(std::move(aw));

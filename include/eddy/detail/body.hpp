@@ -22,6 +22,14 @@ concept task_factory = std::invocable<F&> && is_task_type<std::invoke_result_t<F
 template <class A>
 concept body = task_factory<A> || awaitable<A>;
 
+/// An awaitable whose work already runs before it is awaited (a gather: its children are
+/// tasks), marked by a `started_work` member: dropping it unawaited would leave that work
+/// running, so wait_for(..., 0) awaits it under an expired deadline instead.
+template <class A>
+concept started_work = requires {
+    A::started_work;
+};
+
 template <class A> struct body_result { using type = await_result_t<A>; };
 template <task_factory F> struct body_result<F> {
     using type = typename std::invoke_result_t<F&>::value_type;
