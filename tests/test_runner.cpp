@@ -268,3 +268,28 @@ TEST_CASE("Ctrl-C during a run cancels that run's main task; between runs SIGINT
     }
     CHECK(plain_cancel);
 }
+
+TEST_CASE("a Ctrl-C in a main task's last step is that run's keyboard_interrupt, not the "
+          "process's death or the next run's",
+          "[runner][signal]") {
+    const default_sigint dfl;
+    eddy::runner r;
+    bool first_interrupted = false;
+    try {
+        r.run([]() -> eddy::task<> {
+            co_await eddy::sleep(0s);
+            ::raise(SIGINT); // blocked: pending until the loop reads it, which it never does
+            co_return;
+        }());
+    } catch (const eddy::keyboard_interrupt&) {
+        first_interrupted = true;
+    }
+    CHECK(first_interrupted);
+    bool second_interrupted = false;
+    try {
+        r.run([]() -> eddy::task<> { co_await eddy::sleep(1ms); }());
+    } catch (const eddy::keyboard_interrupt&) {
+        second_interrupted = true;
+    }
+    CHECK_FALSE(second_interrupted);
+}

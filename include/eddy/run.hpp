@@ -101,7 +101,10 @@ main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
     if (signals != nullptr) {
         // `h` goes away here; a late Ctrl-C must not reach it
         if (end_sigint_watch) {
-            signals->end_cancel();
+            if (signals->end_cancel()) {
+                // asyncio.Runner: a Ctrl-C that comes once main is done is KeyboardInterrupt
+                out.set_error(std::make_exception_ptr(keyboard_interrupt{}));
+            }
         } else {
             signals->forget_cancel();
         }

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -144,13 +145,27 @@ class signal_service {
     void forget_cancel() noexcept { cancel_task_ = nullptr; }
     /// Ends the watch cancel_on set up (eddy::runner between two runs): `sig` gets its own
     /// disposition back unless a handler or a waiter takes it, as asyncio.Runner restores
-    /// SIGINT's handler when run() returns.
-    void end_cancel() noexcept {
+    /// SIGINT's handler when run() returns. Returns true when `sig` came during the run but
+    /// was not read yet (in the main task's last step): it is taken here, as the run's Ctrl-C,
+    /// rather than left to kill the process once unblocked.
+    [[nodiscard]] bool end_cancel() noexcept {
         const int sig = std::exchange(cancel_sig_, 0);
         cancel_task_ = nullptr;
-        if (sig != 0 && !handlers_[sig] && !waited_.contains(sig)) {
-            unroute(sig);
+        if (sig == 0 || handlers_[sig] || waited_.contains(sig)) {
+            return false;
         }
+        bool taken = false;
+        sigset_t pending;
+        if (sigismember(&thread_mask_, sig) != 1 && ::sigpending(&pending) == 0 &&
+            sigismember(&pending, sig) == 1) {
+            sigset_t one;
+            sigemptyset(&one);
+            sigaddset(&one, sig);
+            const timespec now{};
+            taken = ::sigtimedwait(&one, nullptr, &now) == sig;
+        }
+        unroute(sig);
+        return taken;
     }
 
     /// Registers a waiter; returns false (nothing registered) when a signal of `set` is
