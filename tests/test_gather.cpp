@@ -319,3 +319,28 @@ TEST_CASE("an inner gather's first failure reaches the outer gather's awaiter", 
         co_await eddy::sleep(5ms); // the siblings finish before run ends
     }());
 }
+
+TEST_CASE("a gather moved several times, then dropped or awaited, leaves no frame behind",
+          "[gather]") {
+    const auto frames = eddy::live_frames();
+    eddy::run([]() -> eddy::task<> {
+        {
+            auto g = eddy::gather(after(1ms, 1), after(2ms, 2));
+            auto g2 = std::move(g);
+            auto g3 = std::move(g2); // dropped unawaited: the children go on
+        }
+        std::vector<eddy::task<int>> range;
+        range.push_back(after(1ms, 3));
+        auto g = eddy::gather(std::move(range));
+        auto g2 = std::move(g);
+        const std::vector<int> values = co_await std::move(g2);
+        CHECK(values == std::vector<int>{3});
+        auto h = eddy::create_task(
+            eddy::gather(eddy::return_exceptions, after(1ms, 4), eddy::gather(after(1ms, 5))));
+        auto [four, five] = co_await h;
+        CHECK(four.value() == 4);
+        CHECK(std::get<0>(five.value()) == 5);
+        co_await eddy::sleep(5ms);
+    }());
+    CHECK(eddy::live_frames() == frames);
+}
