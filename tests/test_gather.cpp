@@ -344,3 +344,32 @@ TEST_CASE("a gather moved several times, then dropped or awaited, leaves no fram
     }());
     CHECK(eddy::live_frames() == frames);
 }
+
+TEST_CASE("awaiting a gather after it was moved from is an invalid_state_error", "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        auto g = eddy::gather(after(0ms, 1), after(0ms, 2));
+        auto moved = std::move(g);
+        bool refused = false;
+        try {
+            (void)co_await std::move(g); // NOLINT(bugprone-use-after-move): what is tested
+        } catch (const eddy::invalid_state_error&) {
+            refused = true;
+        }
+        CHECK(refused);
+        std::vector<eddy::task<int>> range;
+        range.push_back(after(0ms, 3));
+        auto r = eddy::gather(std::move(range));
+        auto r2 = std::move(r);
+        bool range_refused = false;
+        try {
+            (void)co_await std::move(r); // NOLINT(bugprone-use-after-move): what is tested
+        } catch (const eddy::invalid_state_error&) {
+            range_refused = true;
+        }
+        CHECK(range_refused);
+        auto [a, b] = co_await std::move(moved);
+        CHECK(a + b == 3);
+        const std::vector<int> three = co_await std::move(r2);
+        CHECK(three == std::vector<int>{3});
+    }());
+}

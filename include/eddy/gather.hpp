@@ -79,6 +79,7 @@ struct gather_core : suspension {
     bool woken_ = false;
     bool cancelling_ = false;
     bool failed_ = false;
+    bool moved_from_ = false;
 
     gather_core() = default;
     gather_core(const gather_core&) = delete;
@@ -94,11 +95,14 @@ struct gather_core : suspension {
         }
     }
 
-    /// Terminates if this gather is being awaited: its children's waiters point at it.
-    void check_unawaited() const noexcept {
+    /// The move of the gather owning this core: terminates if it is being awaited (its
+    /// children's waiters point at it), else leaves it empty; awaiting it then throws.
+    void move_out(bool settle_all) noexcept {
         if (loop_ != nullptr) [[unlikely]] {
             std::terminate();
         }
+        bind(nullptr, 0, settle_all);
+        moved_from_ = true;
     }
 
     void bind(gather_child* c, std::size_t n, bool settle_all) noexcept {
@@ -149,6 +153,9 @@ struct gather_core : suspension {
     /// Common start of await_resume: stop listening; after a cancellation, propagate a child's
     /// real failure if one happened (asyncio does), else cancelled_error.
     void resume_checks() {
+        if (moved_from_) [[unlikely]] {
+            throw invalid_state_error("eddy::gather awaited after it was moved from");
+        }
         detach();
         finish_wait();
         if (cancelling_) {
@@ -296,8 +303,7 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
     /// this object: moving it then is a bug in the awaiting code and terminates.
     gather_tuple(gather_tuple&& other) noexcept : handles_(std::move(other.handles_)) {
         static_assert(std::is_nothrow_move_constructible_v<std::tuple<H...>>);
-        other.core_.check_unawaited();
-        other.core_.bind(nullptr, 0, Settle);
+        other.core_.move_out(Settle);
         bind();
     }
     gather_tuple(const gather_tuple&) = delete;
@@ -352,8 +358,7 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
     /// Moves a gather that has not been awaited yet (see gather_tuple's move).
     gather_range(gather_range&& other) noexcept
         : handles_(std::move(other.handles_)), children_(std::move(other.children_)) {
-        other.core_.check_unawaited();
-        other.core_.bind(nullptr, 0, Settle);
+        other.core_.move_out(Settle);
         core_.bind(children_.data(), children_.size(), Settle);
     }
     gather_range(const gather_range&) = delete;
