@@ -235,7 +235,7 @@ TEST_CASE("run and close on another thread are loop_errors", "[runner]") {
     CHECK(r.run(after(0ms, 8)) == 8);
 }
 
-TEST_CASE("Ctrl-C during a run cancels that run's main task; between runs SIGINT is not caught",
+TEST_CASE("Ctrl-C during a run cancels that run's main task, and between runs SIGINT is not caught",
           "[runner][signal]") {
     const default_sigint dfl;
     eddy::runner r;
