@@ -36,7 +36,7 @@ TEST_CASE("a runner runs main tasks one after another on one loop and returns ea
 TEST_CASE("a task still pending when a run ends goes on during the next run", "[runner]") {
     eddy::runner r;
     eddy::queue<int> q;
-    std::optional<eddy::task_handle<int>> consumer;
+    eddy::task_handle<int> consumer; // empty until the first run fills it
     r.run([&]() -> eddy::task<> {
         consumer = eddy::create_task([&]() -> eddy::task<int> {
             const int a = co_await q.get();
@@ -45,15 +45,15 @@ TEST_CASE("a task still pending when a run ends goes on during the next run", "[
         });
         co_await eddy::sleep(0s); // it starts and waits for the queue
     }());
-    REQUIRE(consumer.has_value());
-    CHECK_FALSE(consumer->done()); // not cancelled at the end of the run
+    REQUIRE(consumer.valid());
+    CHECK_FALSE(consumer.done()); // not cancelled at the end of the run
     const int sum = r.run([&]() -> eddy::task<int> {
         q.put_nowait(20);
         q.put_nowait(22);
-        co_return co_await *consumer;
+        co_return co_await consumer;
     }());
     CHECK(sum == 42);
-    consumer.reset();
+    consumer = {};
 }
 
 TEST_CASE("a task created in a main task's last step starts in the next run, not cancelled",
@@ -87,19 +87,19 @@ TEST_CASE("a kernel read in flight at the end of a run completes in the next run
     pipe_pair p;
     eddy::runner r;
     std::array<std::byte, 8> buf{};
-    std::optional<eddy::task_handle<std::size_t>> reader;
+    eddy::task_handle<std::size_t> reader;
     r.run([&]() -> eddy::task<> {
         reader = eddy::create_task(eddy::read_some(p.r, buf));
         co_await eddy::sleep(0s);
         co_await eddy::sleep(0s); // the read is in the kernel now
     }());
-    REQUIRE(reader.has_value());
-    CHECK_FALSE(reader->done());
+    REQUIRE(reader.valid());
+    CHECK_FALSE(reader.done());
     REQUIRE(::write(p.w, "hi", 2) == 2); // between runs: nothing runs, the data waits
-    const std::size_t n = r.run([&]() -> eddy::task<std::size_t> { co_return co_await *reader; }());
+    const std::size_t n = r.run([&]() -> eddy::task<std::size_t> { co_return co_await reader; }());
     CHECK(n == 2);
     CHECK(static_cast<char>(buf[0]) == 'h');
-    reader.reset();
+    reader = {};
 }
 
 TEST_CASE("close cancels the tasks still pending, runs their cleanup and leaves no frame behind",
