@@ -95,13 +95,19 @@ struct gather_core : suspension {
         }
     }
 
-    /// The move of the gather owning this core: terminates if it is being awaited (its
-    /// children's waiters point at it), else leaves it empty; awaiting it then throws.
-    void move_out(bool settle_all) noexcept {
+    /// The move of the gather owning this core into the one owning `to` (already bound to the
+    /// moved children): terminates if this one is being awaited (its children's waiters point
+    /// at it), else leaves it empty, awaiting it then throws. A moved-from gather moved again
+    /// gives another moved-from one.
+    void move_to(gather_core& to) noexcept {
         if (loop_ != nullptr) [[unlikely]] {
             std::terminate();
         }
-        bind(nullptr, 0, settle_all);
+        if (moved_from_) {
+            to.bind(nullptr, 0, settle_all_); // its handles are empty: nothing to listen to
+            to.moved_from_ = true;
+        }
+        bind(nullptr, 0, settle_all_);
         moved_from_ = true;
     }
 
@@ -291,6 +297,8 @@ template <class T, class H> outcome<gathered_t<T>> take_outcome(H& h) {
 /// gather over a fixed list of awaitables: a tuple result.
 template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
   public:
+    /// eddy internal: its children run before it is awaited (detail::started_work).
+    static constexpr bool started_work = true;
     using result_type =
         std::conditional_t<Settle, std::tuple<outcome<gathered_t<typename H::value_type>>...>,
                            std::tuple<gathered_t<typename H::value_type>...>>;
@@ -303,12 +311,10 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
     /// this object: moving it then is a bug in the awaiting code and terminates.
     gather_tuple(gather_tuple&& other) noexcept : handles_(std::move(other.handles_)) {
         static_assert(std::is_nothrow_move_constructible_v<std::tuple<H...>>);
-        other.core_.move_out(Settle);
         bind();
+        other.core_.move_to(core_);
     }
     gather_tuple(const gather_tuple&) = delete;
-    /// eddy internal: its children run before it is awaited (detail::started_work).
-    static constexpr bool started_work = true;
     gather_tuple& operator=(const gather_tuple&) = delete;
     ~gather_tuple() = default; // core_ (declared last) detaches first
 
@@ -345,6 +351,8 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
 /// gather over a range: a vector result.
 template <bool Settle, class H> class [[nodiscard]] gather_range {
   public:
+    /// eddy internal: its children run before it is awaited (detail::started_work).
+    static constexpr bool started_work = true;
     using value_type = typename H::value_type;
     using element =
         std::conditional_t<Settle, outcome<gathered_t<value_type>>, gathered_t<value_type>>;
@@ -358,12 +366,10 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
     /// Moves a gather that has not been awaited yet (see gather_tuple's move).
     gather_range(gather_range&& other) noexcept
         : handles_(std::move(other.handles_)), children_(std::move(other.children_)) {
-        other.core_.move_out(Settle);
         core_.bind(children_.data(), children_.size(), Settle);
+        other.core_.move_to(core_);
     }
     gather_range(const gather_range&) = delete;
-    /// eddy internal: its children run before it is awaited (detail::started_work).
-    static constexpr bool started_work = true;
     gather_range& operator=(const gather_range&) = delete;
     ~gather_range() = default; // core_ (declared last) detaches first
 
