@@ -604,3 +604,70 @@ TEST_CASE("create_task accepts a gather: the handle yields the gathered tuple", 
         CHECK(b == 2);
     }());
 }
+
+TEST_CASE("a const task handle can be awaited and yields the task's value", "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        std::vector<eddy::task_handle<int>> hs;
+        for (int i = 1; i <= 3; ++i) {
+            hs.push_back(eddy::create_task(after(1ms, i)));
+        }
+        const auto& view = hs;
+        int sum = 0;
+        for (const auto& h : view) {
+            sum += co_await h;
+        }
+        CHECK(sum == 6);
+        CHECK(hs[0].valid()); // an lvalue await leaves the handle as it was
+    }());
+}
+
+TEST_CASE("awaiting a handle as an rvalue empties it, so its moved-out value cannot be read "
+          "again",
+          "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h =
+            eddy::create_task([]() -> eddy::task<std::string> { co_return std::string(40, 'x'); });
+        const std::string first = co_await std::move(h);
+        CHECK(first.size() == 40);
+        CHECK_FALSE(h.valid()); // NOLINT(bugprone-use-after-move): the point of the test
+        CHECK_FALSE(static_cast<bool>(h));
+        CHECK_THROWS_AS(h.result(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(h.exception(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(h.cancel(), eddy::invalid_state_error);
+        bool threw = false;
+        try {
+            (void)co_await h;
+        } catch (const eddy::invalid_state_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+    }());
+}
+
+TEST_CASE("an rvalue await moves the value out only when no other handle shares the task",
+          "[create_task][lifetime]") {
+    tracked::reset();
+    eddy::run([]() -> eddy::task<> {
+        auto make = []() -> eddy::task<tracked> { co_return tracked(7); };
+        auto alone = eddy::create_task(make);
+        const tracked a = co_await std::move(alone);
+        CHECK(a.value == 7);
+
+        auto shared = eddy::create_task(make);
+        const auto keep = shared;
+        const tracked b = co_await std::move(shared);
+        CHECK(b.value == 7);
+        CHECK(keep.result().value == 7); // copied, not moved: the other handle still reads it
+        CHECK_FALSE(shared.valid());     // NOLINT(bugprone-use-after-move): the point of the test
+    }());
+    CHECK(tracked::live == 0);
+}
+
+TEST_CASE("task_handle<> is the handle of a task that returns nothing", "[create_task]") {
+    STATIC_REQUIRE(std::is_same_v<eddy::task_handle<>, eddy::task_handle<void>>);
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<> h = eddy::create_task([]() -> eddy::task<> { co_return; });
+        co_await h;
+        CHECK(h.done());
+    }());
+}

@@ -93,6 +93,18 @@ TEST_CASE("done-callbacks run on a later loop turn, also when added after comple
     CHECK(log == std::vector<std::string>{"set", "cb1 5", "added", "cb2"});
 }
 
+TEST_CASE("a done-callback may take the future by reference or by value", "[future]") {
+    std::vector<int> got;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::future<int> f;
+        f.add_done_callback([&](eddy::future<int>& g) { got.push_back(g.result()); });
+        f.add_done_callback([&](eddy::future<int> g) { got.push_back(g.result() + 1); });
+        f.set_result(5);
+        co_await eddy::yield();
+    }());
+    CHECK(got == std::vector<int>{5, 6});
+}
+
 TEST_CASE("a future<void> completes without a value", "[future]") {
     eddy::run([]() -> eddy::task<> {
         eddy::future<> f;

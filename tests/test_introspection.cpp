@@ -187,6 +187,35 @@ TEST_CASE("current_task names the running task, is empty in a plain callback, an
     CHECK_THROWS_AS(eddy::current_task(), eddy::loop_error);
 }
 
+TEST_CASE("a task that handled a cancellation withdraws it through current_task, so a later "
+          "timeout is a timeout_error",
+          "[introspection][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task([]() -> eddy::task<int> {
+            try {
+                co_await eddy::sleep(1h);
+            } catch (const eddy::cancelled_error&) {
+                eddy::task_ref me = eddy::current_task();
+                CHECK(me.cancelling() == 1);
+                CHECK(me.uncancel() == 0);
+                CHECK(me.cancelling() == 0);
+            }
+            // With the request still counted, the expiry below would count as someone else's
+            // cancellation and end this task cancelled (asyncio's rule).
+            try {
+                co_await eddy::wait_for(eddy::sleep(1h), 1ms);
+            } catch (const eddy::timeout_error&) {
+                co_return 1;
+            }
+            co_return 0;
+        });
+        co_await eddy::yield();
+        h.cancel();
+        const int got = co_await h;
+        CHECK(got == 1);
+    }());
+}
+
 TEST_CASE("a task that has not started yet shows its coroutine's definition", "[introspection]") {
     eddy::run([]() -> eddy::task<> {
         auto t = eddy::create_task(level2(nullptr), "fresh");

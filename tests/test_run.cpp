@@ -28,6 +28,17 @@ TEST_CASE("run rethrows the main task's exception", "[run]") {
                       "failed in main");
 }
 
+TEST_CASE("run takes a lambda coroutine and keeps its captures alive for the whole task", "[run]") {
+    const auto frames = eddy::live_frames();
+    const std::string word(40, 'w'); // a heap-allocated capture: ASan sees a dangling read
+    const std::size_t got = eddy::run([word]() -> eddy::task<std::size_t> {
+        co_await eddy::sleep(std::chrono::milliseconds(1));
+        co_return word.size();
+    });
+    CHECK(got == 40);
+    CHECK(eddy::live_frames() == frames);
+}
+
 TEST_CASE("calling run inside a running loop is a loop_error", "[run]") {
     eddy::run(nested_run());
 }

@@ -33,6 +33,16 @@ TEST_CASE("a runner runs main tasks one after another on one loop and returns ea
     CHECK_FALSE(r.closed());
 }
 
+TEST_CASE("a runner takes a lambda coroutine and keeps its captures alive", "[runner]") {
+    eddy::runner r;
+    const std::string word(40, 'r');
+    const std::size_t got = r.run([word]() -> eddy::task<std::size_t> {
+        co_await eddy::sleep(std::chrono::milliseconds(1));
+        co_return word.size();
+    });
+    CHECK(got == 40);
+}
+
 TEST_CASE("a task still pending when a run ends goes on during the next run", "[runner]") {
     eddy::runner r;
     eddy::queue<int> q;

@@ -101,6 +101,23 @@ TEST_CASE("an lvalue task awaited after it finished yields the same result again
     }());
 }
 
+TEST_CASE("awaiting a task again after an rvalue await moved its value out throws "
+          "invalid_state_error",
+          "[task]") {
+    eddy::run([]() -> eddy::task<> {
+        auto t = []() -> eddy::task<std::string> { co_return std::string(40, 's'); }();
+        const std::string first = co_await std::move(t);
+        CHECK(first.size() == 40);
+        bool threw = false;
+        try {
+            (void)co_await t; // NOLINT(bugprone-use-after-move): the point of the test
+        } catch (const eddy::invalid_state_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+    }());
+}
+
 TEST_CASE("awaiting an empty task throws invalid_state_error", "[task]") {
     eddy::run([]() -> eddy::task<> {
         eddy::task<int> empty;

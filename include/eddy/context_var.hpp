@@ -73,9 +73,10 @@ template <class T> class context_var {
         bool used_ = false;
     };
 
-    /// A variable with no default: get() throws until a value is set.
+    /// A variable with no default: get() throws until a value is set. `name` only names it in
+    /// messages (ContextVar's name); it is not a value: for a default, pass both.
     explicit context_var(std::string name) : name_(std::move(name)) {}
-    /// A variable whose get() yields `fallback` where no value was set.
+    /// A variable named `name` whose get() yields `fallback` where no value was set.
     context_var(std::string name, T fallback)
         : name_(std::move(name)), default_(std::make_shared<const T>(std::move(fallback))) {}
     context_var(const context_var&) = delete;

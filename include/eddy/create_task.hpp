@@ -22,7 +22,7 @@
 
 namespace eddy {
 
-template <class T> class task_handle;
+template <class T = void> class task_handle;
 template <class T> class future;
 
 namespace detail {
@@ -173,8 +173,12 @@ template <class T> class task_handle {
         }
     }
 
-    /// False for a default-constructed or moved-from handle (every other member requires true).
+    /// False for a default-constructed or moved-from handle, and after `co_await std::move(h)`.
+    /// result(), exception(), cancel() and co_await throw eddy::invalid_state_error on such a
+    /// handle; every other member requires true.
     [[nodiscard]] bool valid() const noexcept { return p_ != nullptr; }
+    /// valid().
+    explicit operator bool() const noexcept { return valid(); }
     /// True once the task has finished: returned, failed or was cancelled.
     [[nodiscard]] bool done() const noexcept { return p_->done(); }
     /// True when the task finished by cancellation (cancelled_error left its coroutine).
@@ -183,7 +187,10 @@ template <class T> class task_handle {
     [[nodiscard]] const std::string& name() const noexcept { return p_->name(); }
 
     /// Requests cancellation; see detail::task_base::cancel. Returns false if already done.
-    bool cancel(std::string message = {}) { return p_->cancel(std::move(message)); }
+    bool cancel(std::string message = {}) {
+        check_valid("cancel()");
+        return p_->cancel(std::move(message));
+    }
     /// Pending cancellation requests (asyncio's cancelling()).
     [[nodiscard]] int cancelling() const noexcept { return p_->cancelling(); }
     /// Withdraws one cancellation request; returns how many remain (asyncio's uncancel()).
@@ -192,6 +199,7 @@ template <class T> class task_handle {
     /// The task's value. Throws eddy::invalid_state_error if it has not finished, the task's
     /// exception if it failed, eddy::cancelled_error if it was cancelled.
     decltype(auto) result() const { // NOLINT(modernize-use-nodiscard): void when T is void
+        check_valid("result()");
         if (!p_->done()) {
             throw invalid_state_error("eddy: result() of a task that has not finished");
         }
@@ -202,22 +210,43 @@ template <class T> class task_handle {
     }
     /// The task's exception (null if it returned a value). Throws eddy::invalid_state_error if
     /// it has not finished, eddy::cancelled_error if it was cancelled.
-    [[nodiscard]] std::exception_ptr exception() const { return p_->exception(); }
+    [[nodiscard]] std::exception_ptr exception() const {
+        check_valid("exception()");
+        return p_->exception();
+    }
 
-    /// Waits for the task; yields T& (lvalue handle) and rethrows its failure. Cancelling the
-    /// awaiting task cancels this one too (asyncio semantics).
-    [[nodiscard]] auto operator co_await() & noexcept {
+    /// Waits for the task; yields T& (an lvalue handle, const or not: like a shared_ptr, the
+    /// handle's constness is not the task's) and rethrows its failure. Cancelling the awaiting
+    /// task cancels this one too (asyncio semantics). Throws eddy::invalid_state_error for an
+    /// empty handle.
+    [[nodiscard]] auto operator co_await() const& {
+        check_valid("co_await");
         return detail::state_awaiter<T, false>{p_, &p_->slot()};
     }
-    /// As above, yielding T by value: moved out when this is the last handle, else copied.
-    [[nodiscard]] auto operator co_await() && noexcept {
-        return detail::state_awaiter<T, true>{p_, &p_->slot()};
+    /// As above, yielding T by value, and the handle gives its reference to the await: it is
+    /// empty afterwards (valid() is false), as after a move. The value is moved out when no
+    /// other handle shares the task, else copied.
+    [[nodiscard]] auto operator co_await() && {
+        check_valid("co_await");
+        detail::task_state<T>* p = std::exchange(p_, nullptr);
+        return detail::state_awaiter<T, true>{detail::adopt_ref, p, &p->slot()};
     }
 
     /// The shared state (for gather and other combinators).
     [[nodiscard]] detail::task_state<T>* state() const noexcept { return p_; }
 
   private:
+    void check_valid(const char* what) const {
+        if (p_ == nullptr) [[unlikely]] {
+            throw_empty(what);
+        }
+    }
+    [[noreturn, gnu::noinline, gnu::cold]] static void throw_empty(const char* what) {
+        throw invalid_state_error(std::string("eddy::task_handle: ") + what +
+                                  " on an empty handle (default-made, moved from, or awaited "
+                                  "as an rvalue)");
+    }
+
     detail::task_state<T>* p_ = nullptr;
 };
 

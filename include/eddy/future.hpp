@@ -101,10 +101,11 @@ template <class T = void> class future {
     [[nodiscard]] std::exception_ptr exception() const { return s_->exception(); }
 
     /// Calls `fn(future)` through call_soon on the running loop once the future is done (at
-    /// once, through call_soon, if it is done already). Throws eddy::loop_error with no running
-    /// loop.
+    /// once, through call_soon, if it is done already); `fn` takes the future by value or by
+    /// (const) reference, a copy sharing this one's state. Throws eddy::loop_error with no
+    /// running loop.
     template <class F>
-    requires std::is_invocable_v<F&, const future&>
+    requires std::is_invocable_v<F&, future&>
     void add_done_callback(F fn) {
         event_loop& loop = get_running_loop();
         if (s_->done()) {

@@ -57,6 +57,11 @@ class task_ref {
     [[nodiscard]] bool cancelled() const noexcept { return p_->cancelled(); }
     /// Requests cancellation (asyncio's Task.cancel); false when already done.
     bool cancel(std::string message = {}) { return p_->cancel(std::move(message)); }
+    /// Pending cancellation requests (asyncio's Task.cancelling()).
+    [[nodiscard]] int cancelling() const noexcept { return p_->cancelling(); }
+    /// Withdraws one cancellation request and returns how many remain (Task.uncancel()): what
+    /// a task that handled a cancellation does to itself, `eddy::current_task().uncancel()`.
+    int uncancel() noexcept { return p_->uncancel(); }
     /// Where create_task was called, known in debug mode only.
     [[nodiscard]] code_location created_at() const noexcept { return p_->created_at(); }
     /// True when both refer to the same task (or both are empty).

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/create_task.hpp"
+#include "eddy/detail/body.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/signal.hpp"
@@ -134,6 +135,14 @@ T run(task<T> main, loop_options options = {}, code_location where = code_locati
         detail::run_main(loop, std::move(main), options.cancel_on_sigint, false, where);
     loop.shutdown();
     return out.get();
+}
+
+/// Runs the task `f()` returns (`f` a callable returning task<T>, typically a lambda
+/// coroutine), as run(task) does. `f` is moved into the main task's frame, so its captures
+/// live as long as the task. Same returns and throws.
+template <detail::task_factory F>
+auto run(F f, loop_options options = {}, code_location where = code_location::current()) {
+    return run(detail::invoke_owned(std::move(f)), options, where);
 }
 
 } // namespace eddy

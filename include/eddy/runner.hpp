@@ -1,6 +1,8 @@
 // eddy — runner: several main tasks, one after another, on one event loop (asyncio.Runner).
 #pragma once
 
+#include "eddy/create_task.hpp"
+#include "eddy/detail/body.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/run.hpp"
@@ -68,6 +70,12 @@ class runner {
         check_usable("run");
         loop_->resume_follow_on(); // the previous main task's end stopped it
         return detail::run_main(*loop_, std::move(main), cancel_on_sigint_, true, where).get();
+    }
+    /// Runs the task `f()` returns (a callable returning task<T>, kept alive in the task's
+    /// frame), as run(task) does.
+    template <detail::task_factory F>
+    auto run(F f, code_location where = code_location::current()) {
+        return run(detail::invoke_owned(std::move(f)), where);
     }
 
     /// Cancels every task still pending, runs them until they finish, waits for every kernel

@@ -190,7 +190,8 @@ inline socket listen_on(const endpoint& at, const server_options& options, bool 
 /// Listens on `host`:`port` and runs `handler(reader, writer)` as a task for each accepted
 /// connection (asyncio.start_server). `host` is a numeric address, a name (resolved off the
 /// loop thread) or "" for every interface (one listener per address family); port 0 lets the
-/// kernel choose (server::port() tells which). The handler is called as
+/// kernel choose (server::port() tells which; with several listeners each gets its own port,
+/// see server::addresses()). The handler is called as
 /// `handler(eddy::stream_reader&, eddy::stream_writer&)` and returns eddy::task<>; the
 /// connection's reader and writer live until its task ends. When the handler returns, the
 /// writer is closed after flushing what was written; when it throws, the error is written to

@@ -155,15 +155,30 @@ template <class T> struct task_promise final : task_promise_base {
         if (exception_) {
             std::rethrow_exception(exception_);
         }
+        if (taken_) [[unlikely]] {
+            throw_taken();
+        }
         return value_.get();
     }
+    /// The value for an rvalue await, which moves it out: later reads throw.
     T&& result() && {
         if (exception_) {
             std::rethrow_exception(exception_);
         }
+        if (taken_) [[unlikely]] {
+            throw_taken();
+        }
+        taken_ = true;
         return std::move(value_.get());
     }
     result_slot<T> value_;
+    bool taken_ = false; // moved out by an rvalue await
+
+  private:
+    [[noreturn, gnu::noinline, gnu::cold]] static void throw_taken() {
+        throw invalid_state_error("eddy::task: awaited again after an rvalue co_await moved its "
+                                  "value out");
+    }
 };
 
 template <class T> struct task_promise<T&> final : task_promise_base {
@@ -205,9 +220,11 @@ static_assert(noexcept(std::declval<task_promise_base&>().unhandled_exception())
 /// To run it concurrently, hand it to `create_task` or `gather`.
 ///
 /// Ownership: move-only; the task owns its coroutine frame, so destroying a task that never
-/// started destroys the frame and the arguments it captured. A task may be awaited once; awaiting
-/// it again after it finished yields the same result. Frames come from eddy's per-thread
-/// recycling allocator.
+/// started destroys the frame and the arguments it captured. A task runs once; awaiting an
+/// lvalue task again after it finished yields the same result, but an rvalue await
+/// (`co_await std::move(t)`, `co_await f()`) moves the value out, and a later await of that
+/// task throws eddy::invalid_state_error. Frames come from eddy's per-thread recycling
+/// allocator.
 template <class T> class [[nodiscard]] task {
   public:
     using promise_type = detail::task_promise<T>;
@@ -253,7 +270,8 @@ template <class T> class [[nodiscard]] task {
     /// Throws: the coroutine's exception; eddy::invalid_state_error for an empty task or one
     /// already being awaited elsewhere.
     [[nodiscard]] auto operator co_await() & noexcept { return awaiter<false>{h_}; }
-    /// Awaiting an rvalue task yields T by value, moved out of the frame.
+    /// Awaiting an rvalue task yields T by value, moved out of the frame (awaiting it again
+    /// throws eddy::invalid_state_error).
     [[nodiscard]] auto operator co_await() && noexcept { return awaiter<true>{h_}; }
 
   private:

@@ -11,6 +11,12 @@
 
 namespace eddy::detail {
 
+/// Tag: the awaiter takes over a reference its creator already holds, instead of adding one.
+struct adopt_ref_t {
+    explicit adopt_ref_t() = default;
+};
+inline constexpr adopt_ref_t adopt_ref{};
+
 /// Suspends until `state` completes, then yields its value (`Move`: moved out when this is the
 /// only reference, else copied; otherwise a reference) or rethrows its exception.
 /// Cancelling the awaiting task cancels the awaited state, as asyncio does, and the awaiter
@@ -23,13 +29,18 @@ struct [[nodiscard]] state_awaiter : suspension, waiter {
     std::uint32_t exclusive_refs_; // references meaning "nobody else can read the value"
 
     /// Holds a reference for as long as it exists: the handle it came from may be dropped (or
-    /// a future erased from a map) while this awaiter waits. `exclusive_refs`: 2 when a handle
-    /// rvalue is awaited (that handle and this awaiter), 1 when only this awaiter remains.
+    /// a future erased from a map) while this awaiter waits. `exclusive_refs` (`Move` only): the
+    /// reference count at which the value can be moved out, 1 when nothing but this awaiter
+    /// will remain (shield's by-value handle).
     state_awaiter(future_base* state, result_slot<T>* slot,
-                  std::uint32_t exclusive_refs = 2) noexcept
+                  std::uint32_t exclusive_refs = 1) noexcept
         : state_(state), slot_(slot), exclusive_refs_(exclusive_refs) {
         state_->add_ref();
     }
+    /// Takes over one reference to `state` (a handle awaited as an rvalue gives its own):
+    /// `exclusive_refs` is then 1, this awaiter alone.
+    state_awaiter(adopt_ref_t /*unused*/, future_base* state, result_slot<T>* slot) noexcept
+        : state_(state), slot_(slot), exclusive_refs_(1) {}
     ~state_awaiter() { state_->release(); }
 
     [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
