@@ -7,6 +7,9 @@
 #include <string>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 using namespace std::chrono_literals;
 using eddy_test::blocked_in_this_thread;
 using eddy_test::default_sigint;
@@ -183,6 +186,60 @@ TEST_CASE("a main task that absorbs the Ctrl-C cancellation makes run return nor
         co_return 7;
     }());
     CHECK(v == 7);
+}
+
+TEST_CASE("a Ctrl-C in the main task's last step is run's keyboard_interrupt, not the "
+          "process's death",
+          "[signal]") {
+    const default_sigint dfl;
+    bool interrupted = false;
+    try {
+        eddy::run([]() -> eddy::task<> {
+            co_await eddy::sleep(0s);
+            ::raise(SIGINT); // blocked: pending until the loop would read it, which it never does
+            co_return;
+        });
+    } catch (const eddy::keyboard_interrupt&) {
+        interrupted = true;
+    }
+    CHECK(interrupted);
+    CHECK_FALSE(blocked_in_this_thread(SIGINT));
+}
+
+TEST_CASE("a Ctrl-C while run waits for the cleanup of pending tasks ends the process, even "
+          "when a cleanup refuses to stop",
+          "[signal]") {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // Reports through its exit status only. A swallowed Ctrl-C lets it finish: status 0.
+        const default_sigint dfl;
+        try {
+            eddy::run([]() -> eddy::task<> {
+                auto stubborn = eddy::create_task([]() -> eddy::task<> {
+                    bool raised = false;
+                    for (int i = 0; i < 300; ++i) { // 3 s at most, then it gives up
+                        try {
+                            co_await eddy::sleep(10ms);
+                        } catch (const eddy::cancelled_error&) {
+                            if (!raised) {
+                                raised = true;
+                                ::raise(SIGINT); // main has returned: this is the shutdown
+                            }
+                        }
+                    }
+                });
+                co_await eddy::sleep(1ms); // let it start
+            });
+        } catch (...) {
+            ::_exit(3);
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFSIGNALED(status));
+    CHECK((WIFSIGNALED(status) ? WTERMSIG(status) : -WEXITSTATUS(status)) == SIGINT);
 }
 
 TEST_CASE("a SIGINT handler of the user's replaces run's Ctrl-C cancellation", "[signal]") {

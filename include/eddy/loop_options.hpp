@@ -18,9 +18,11 @@ struct loop_options {
     unsigned ring_entries = 4096;
     /// The reactor: automatic (io_uring, else epoll) unless forced here or by EDDY_BACKEND.
     backend_kind backend = backend_kind::automatic;
-    /// eddy::run only: the first Ctrl-C (SIGINT) cancels the main task and run then throws
-    /// eddy::keyboard_interrupt, as asyncio.run does. Applies on the process's main thread
-    /// when SIGINT has its default disposition (a handler you installed is left alone).
+    /// eddy::run and eddy::runner: the first Ctrl-C (SIGINT) cancels the main task and run
+    /// then throws eddy::keyboard_interrupt, as asyncio.run does. Applies on the process's
+    /// main thread when SIGINT has its default disposition (a handler you installed is left
+    /// alone), and only until the main task ends: a Ctrl-C during the cleanup that follows
+    /// ends the process, as a second Ctrl-C does.
     bool cancel_on_sigint = true;
     /// Debug mode (asyncio's debug=True), also turned on by EDDY_DEBUG=1 in the environment.
     /// It reports on stderr: steps that run longer than `slow_step` without yielding (with

@@ -56,11 +56,12 @@ template <class T> class main_outcome {
 
 /// Runs `main` as the task named "main" on `loop`, made the running loop for the call, until
 /// it ends (eddy::run and eddy::runner::run). Leaves the tasks still pending as they are.
-/// `end_sigint_watch`: give SIGINT back its own disposition afterwards (runner), rather than
-/// keep catching it until the loop shuts down (run, whose shutdown follows at once).
+/// SIGINT gets its own disposition back before returning: what comes after (the next call of
+/// a runner, or the shutdown's cleanup, which may not end) is not the main task's to cancel,
+/// and a Ctrl-C there must still stop the process.
 template <class T>
 main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
-                         bool end_sigint_watch, code_location where) {
+                         code_location where) {
     running_loop_scope scope(loop);
     main_outcome<T> out;
     task_handle<T> h =
@@ -99,16 +100,10 @@ main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
         // run, that run's follow-on work must go on.
         h.state()->follow_on_when_done_ = true;
     }
-    if (signals != nullptr) {
-        // `h` goes away here; a late Ctrl-C must not reach it
-        if (end_sigint_watch) {
-            if (signals->end_cancel()) {
-                // asyncio.Runner: a Ctrl-C that comes once main is done is KeyboardInterrupt
-                out.set_error(std::make_exception_ptr(keyboard_interrupt{}));
-            }
-        } else {
-            signals->forget_cancel();
-        }
+    // `h` goes away here; a late Ctrl-C must not reach it
+    if (signals != nullptr && signals->end_cancel()) {
+        // asyncio.Runner: a Ctrl-C that comes once main is done is KeyboardInterrupt
+        out.set_error(std::make_exception_ptr(keyboard_interrupt{}));
     }
     return out;
 }
@@ -121,8 +116,9 @@ main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
 /// its ring are then destroyed. Throws eddy::loop_error when called while a loop runs on this
 /// thread, or when `main` waits for something that nothing could ever complete (a deadlock);
 /// std::system_error when io_uring cannot be set up; eddy::keyboard_interrupt when Ctrl-C
-/// cancelled `main` and `main` ended with that cancellation (see loop_options::cancel_on_sigint:
-/// a second Ctrl-C gets SIGINT's default action, ending the process). `where` (the caller's
+/// cancelled `main` and `main` ended with that cancellation, or came in `main`'s last step
+/// (see loop_options::cancel_on_sigint: a second Ctrl-C, or one during the cleanup of the
+/// tasks still pending, gets SIGINT's default action, ending the process). `where` (the caller's
 /// line) names the main task's creation in debug reports. To run several main tasks on one
 /// loop, use eddy::runner.
 template <class T>
@@ -132,7 +128,7 @@ T run(task<T> main, loop_options options = {}, code_location where = code_locati
     }
     event_loop loop(options);
     detail::main_outcome<T> out =
-        detail::run_main(loop, std::move(main), options.cancel_on_sigint, false, where);
+        detail::run_main(loop, std::move(main), options.cancel_on_sigint, where);
     loop.shutdown();
     return out.get();
 }

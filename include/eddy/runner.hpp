@@ -69,7 +69,7 @@ class runner {
     template <class T> T run(task<T> main, code_location where = code_location::current()) {
         check_usable("run");
         loop_->resume_follow_on(); // the previous main task's end stopped it
-        return detail::run_main(*loop_, std::move(main), cancel_on_sigint_, true, where).get();
+        return detail::run_main(*loop_, std::move(main), cancel_on_sigint_, where).get();
     }
     /// Runs the task `f()` returns (a callable returning task<T>, kept alive in the task's
     /// frame), as run(task) does.

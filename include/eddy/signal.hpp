@@ -141,8 +141,6 @@ class signal_service {
         account();
     }
     [[nodiscard]] bool cancelled_by_signal() const noexcept { return interrupted_; }
-    /// Stops cancelling the task given to cancel_on (which is about to be released).
-    void forget_cancel() noexcept { cancel_task_ = nullptr; }
     /// Ends the watch cancel_on set up (eddy::runner between two runs): `sig` gets its own
     /// disposition back unless a handler or a waiter takes it, as asyncio.Runner restores
     /// SIGINT's handler when run() returns. Returns true when `sig` came during the run but
