@@ -145,3 +145,54 @@ TEST_CASE("shield accepts a queue's get: after its awaiter is cancelled the shie
         CHECK(q.empty());
     }());
 }
+
+TEST_CASE("wait_for of a shielded handle times out and leaves the task running to its value, "
+          "as asyncio's docs recommend",
+          "[shield][timeout]") {
+    eddy::run([]() -> eddy::task<> {
+        auto inner = eddy::create_task(after(30ms, 13));
+        bool timed_out = false;
+        try {
+            (void)co_await eddy::wait_for(eddy::shield(inner), 1ms);
+        } catch (const eddy::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        CHECK_FALSE(inner.done());
+        const int later = co_await inner;
+        CHECK(later == 13);
+        CHECK_FALSE(inner.cancelled());
+    }());
+}
+
+TEST_CASE("a shield can be moved into timeout, gather and create_task before it is awaited",
+          "[shield]") {
+    eddy::run([]() -> eddy::task<> {
+        auto inner = eddy::create_task(after(1ms, 4));
+        const int a = co_await eddy::timeout(1h)(eddy::shield(inner));
+        CHECK(a == 4);
+        auto [b, c] = co_await eddy::gather(eddy::shield(inner), eddy::shield(after(1ms, 5)));
+        CHECK(b == 4);
+        CHECK(c == 5);
+        auto h = eddy::create_task(eddy::shield(inner));
+        const int d = co_await h;
+        CHECK(d == 4);
+    }());
+}
+
+TEST_CASE("awaiting a moved-from shield throws invalid_state_error", "[shield]") {
+    eddy::run([]() -> eddy::task<> {
+        auto inner = eddy::create_task(after(1ms, 4));
+        auto aw = eddy::shield(inner);
+        auto taken = std::move(aw);
+        const int v = co_await std::move(taken);
+        CHECK(v == 4);
+        bool threw = false;
+        try {
+            (void)co_await std::move(aw); // NOLINT(bugprone-use-after-move): the point of the test
+        } catch (const eddy::invalid_state_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+    }());
+}

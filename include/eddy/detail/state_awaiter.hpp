@@ -41,11 +41,32 @@ struct [[nodiscard]] state_awaiter : suspension, waiter {
     /// `exclusive_refs` is then 1, this awaiter alone.
     state_awaiter(adopt_ref_t /*unused*/, future_base* state, result_slot<T>* slot) noexcept
         : state_(state), slot_(slot), exclusive_refs_(1) {}
-    ~state_awaiter() { state_->release(); }
+    /// Movable until it is awaited, so that combinators taking awaiters by value accept it
+    /// (`wait_for(shield(h), 1s)`, `gather(shield(h), ...)`): the move takes the reference, and
+    /// awaiting the moved-from object throws eddy::invalid_state_error. Moving one that is being
+    /// awaited terminates: the awaited state and the task's cancel hook point at it.
+    state_awaiter(state_awaiter&& o) noexcept
+        : state_(std::exchange(o.state_, nullptr)), slot_(o.slot_),
+          exclusive_refs_(o.exclusive_refs_) {
+        if (o.linked() || o.handle_) [[unlikely]] {
+            std::terminate();
+        }
+    }
+    state_awaiter(const state_awaiter&) = delete;
+    state_awaiter& operator=(const state_awaiter&) = delete;
+    state_awaiter& operator=(state_awaiter&&) = delete;
+    ~state_awaiter() {
+        if (state_ != nullptr) {
+            state_->release();
+        }
+    }
 
-    [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
+    [[nodiscard]] bool await_ready() const noexcept { return state_ != nullptr && state_->done(); }
 
     bool await_suspend(std::coroutine_handle<> h) {
+        if (state_ == nullptr) [[unlikely]] {
+            throw invalid_state_error("eddy: awaiting a moved-from awaiter");
+        }
         arm(h, &on_cancel);
         if (state_ == task_) {
             disarm();
