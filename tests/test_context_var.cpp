@@ -134,3 +134,48 @@ TEST_CASE("values and the current task stay right when tasks hand work to each o
     CHECK(mixed_up.empty());
     CHECK(main_mixed_up == 0);
 }
+
+TEST_CASE("callbacks run in a copy of the scheduling task's context, and what they set stays "
+          "in it",
+          "[context_var][callbacks]") {
+    std::vector<std::string> seen;
+    eddy::run([&]() -> eddy::task<> {
+        user.set("req-1");
+        eddy::call_soon([&] { seen.push_back("soon " + user.get_or("-")); });
+        eddy::call_later(1ms, [&] { seen.push_back("later " + user.get_or("-")); });
+        eddy::future<int> f;
+        f.add_done_callback(
+            [&](const eddy::future<int>&) { seen.push_back("done " + user.get_or("-")); });
+        eddy::call_soon([&] {
+            (void)eddy::create_task([&]() -> eddy::task<> {
+                seen.push_back("task " + user.get_or("-"));
+                co_return;
+            });
+        });
+        eddy::call_soon([] { user.set("set-in-callback"); });
+        user.set("req-2"); // after scheduling: the callbacks keep what they captured
+        co_await eddy::sleep(5ms);
+        f.set_result(1);
+        co_await eddy::sleep(1ms);
+        seen.push_back("main " + user.get_or("-"));
+    }());
+    const std::string next = eddy::run([]() -> eddy::task<std::string> {
+        co_return user.get_or("-"); // a callback's set() did not reach the thread's values
+    });
+    CHECK(seen == std::vector<std::string>{"soon req-1", "task req-1", "later req-1", "done req-1",
+                                           "main req-2"});
+    CHECK(next == "-");
+}
+
+TEST_CASE("a runner's main tasks run in one context: the next run reads what the last set",
+          "[context_var][runner]") {
+    eddy::runner r;
+    r.run([]() -> eddy::task<> {
+        user.set("set in run 1");
+        co_return;
+    });
+    const std::string second = r.run([]() -> eddy::task<std::string> { co_return user.get(); });
+    CHECK(second == "set in run 1");
+    r.close();
+    CHECK(user.get_or("-") == "-"); // nor to the thread's values
+}

@@ -1,6 +1,8 @@
 // eddy — call_soon, call_later, call_at: plain callbacks on the loop, each cancellable.
 #pragma once
 
+#include "eddy/context_var.hpp"
+#include "eddy/detail/context.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/loop.hpp"
 
@@ -64,9 +66,17 @@ class callback_handle {
 };
 
 namespace detail {
-template <class F> callback_node* make_callback(event_loop& loop, F&& f) {
+/// `context`: one reference the node takes over, the context the callback runs in.
+template <class F> callback_node* make_callback(event_loop& loop, F&& f, context_data* context) {
     using fn_t = std::decay_t<F>;
-    auto* n = new callback_impl<fn_t>(fn_t(std::forward<F>(f)));
+    callback_impl<fn_t>* n = nullptr;
+    try {
+        n = new callback_impl<fn_t>(fn_t(std::forward<F>(f)));
+    } catch (...) {
+        context_release(context);
+        throw;
+    }
+    n->context_ = context;
     n->loop_ = &loop;
     n->refs_ = 2; // the loop's and the handle's
     loop.track(*n);
@@ -76,12 +86,16 @@ template <class F> callback_node* make_callback(event_loop& loop, F&& f) {
 
 /// Runs `f()` on a later turn of the running loop, after what is already ready (FIFO).
 /// Exceptions escaping `f` are reported on stderr and do not stop the loop. Throws
-/// eddy::loop_error with no running loop. The callable is moved into a pooled node.
+/// eddy::loop_error with no running loop. The callable is moved into a pooled node. `f` runs
+/// in a copy of the current context (asyncio's Handle): it sees the context_var values of
+/// the code that scheduled it, and what it sets stays in its own copy. So do call_at's and
+/// call_later's.
 template <class F>
 requires std::is_invocable_v < std::decay_t<F>
 & > callback_handle call_soon(F&& f) {
     event_loop& loop = get_running_loop();
-    detail::callback_node* n = detail::make_callback(loop, std::forward<F>(f));
+    detail::callback_node* n = detail::make_callback(
+        loop, std::forward<F>(f), detail::context_share(detail::current_context_slot()));
     loop.post(*n);
     return callback_handle(n);
 }
@@ -92,7 +106,8 @@ template <class F>
 requires std::is_invocable_v < std::decay_t<F>
 & > callback_handle call_at(clock::time_point when, F&& f) {
     event_loop& loop = get_running_loop();
-    detail::callback_node* n = detail::make_callback(loop, std::forward<F>(f));
+    detail::callback_node* n = detail::make_callback(
+        loop, std::forward<F>(f), detail::context_share(detail::current_context_slot()));
     loop.post_at(
         *n, std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count());
     return callback_handle(n);

@@ -18,12 +18,16 @@ namespace eddy {
 namespace detail {
 inline std::atomic<std::uint64_t> next_context_var_id_{1};
 
-/// The context that code running now reads and writes: its task's, else the thread's root.
+/// The context that code running now reads and writes: its task's, else the running loop
+/// callback's, else the thread's root.
 inline context_data*& current_context_slot() noexcept {
     event_loop* loop = running_loop_;
     task_base* t = loop != nullptr ? loop->current_task() : nullptr;
     if (t != nullptr) {
         return t->context_;
+    }
+    if (callback_context_ != nullptr) {
+        return *callback_context_;
     }
     (void)&root_context_guard_; // odr-use: registers the thread-exit release
     return root_context_;

@@ -264,7 +264,9 @@ task_handle<T> spawn(task<T>& t, std::string_view name, std::optional<bool> eage
     // A created task starts with its creator's context (asyncio copies it; sharing until one
     // of them writes is the same thing, see context_data).
     task_base* creator = loop.current_task();
-    state->context_ = context_share(creator != nullptr ? creator->context_ : root_context_);
+    state->context_ = context_share(creator != nullptr             ? creator->context_
+                                    : callback_context_ != nullptr ? *callback_context_
+                                                                   : root_context_);
     state->add_ref(); // one reference for the running coroutine, one for the handle
     task_handle<T> handle(state);
     if (loop.debug()) [[unlikely]] {

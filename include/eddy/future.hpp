@@ -102,7 +102,8 @@ template <class T = void> class future {
 
     /// Calls `fn(future)` through call_soon on the running loop once the future is done (at
     /// once, through call_soon, if it is done already); `fn` takes the future by value or by
-    /// (const) reference, a copy sharing this one's state. Throws eddy::loop_error with no
+    /// (const) reference, a copy sharing this one's state. It runs in a copy of the context
+    /// current at this call, as call_soon's callbacks do. Throws eddy::loop_error with no
     /// running loop.
     template <class F>
     requires std::is_invocable_v<F&, future&>
@@ -112,7 +113,8 @@ template <class T = void> class future {
             (void)call_soon([self = *this, fn = std::move(fn)]() mutable { fn(self); });
             return;
         }
-        s_->add_waiter(*new done_callback<F>(loop, s_, std::move(fn)));
+        s_->add_waiter(*new done_callback<F>(
+            loop, s_, std::move(fn), detail::context_share(detail::current_context_slot())));
     }
 
     /// Waits until done; yields T& (the value stays in the shared state) or rethrows. Cancelling
@@ -133,8 +135,10 @@ template <class T = void> class future {
     /// state completes, it schedules `fn(future)` on the loop it was registered on (asyncio
     /// runs done-callbacks with call_soon, never inline).
     template <class F> struct done_callback final : detail::waiter, detail::pooled {
-        done_callback(event_loop& loop, detail::future_state<T>* state, F f)
-            : loop_(&loop), serial_(loop.serial()), state_(state), fn_(std::move(f)) {
+        done_callback(event_loop& loop, detail::future_state<T>* state, F f,
+                      detail::context_data* context)
+            : loop_(&loop), serial_(loop.serial()), state_(state), context_(context),
+              fn_(std::move(f)) {
             wake_ = [](detail::waiter* w) noexcept {
                 auto* self = static_cast<done_callback*>(w);
                 // Completed after its loop closed (or from another thread's loop): asyncio would
@@ -144,8 +148,8 @@ template <class T = void> class future {
                     try {
                         auto call = [f = future(self->state_),
                                      fn = std::move(self->fn_)]() mutable { fn(f); };
-                        detail::callback_node* n =
-                            detail::make_callback(*self->loop_, std::move(call));
+                        detail::callback_node* n = detail::make_callback(
+                            *self->loop_, std::move(call), std::exchange(self->context_, nullptr));
                         self->loop_->post(*n);
                         n->release(); // no handle: the loop's reference is the only one
                     } catch (...) {   // NOLINT(bugprone-empty-catch): out of memory; nothing to do
@@ -158,9 +162,14 @@ template <class T = void> class future {
             };
             drop_ = [](detail::waiter* w) noexcept { delete static_cast<done_callback*>(w); };
         }
+        done_callback(const done_callback&) = delete;
+        done_callback& operator=(const done_callback&) = delete;
+        ~done_callback() { detail::context_release(context_); }
+
         event_loop* loop_;
         std::uint64_t serial_;
         detail::future_state<T>* state_;
+        detail::context_data* context_; // the one current at add_done_callback (one reference)
         F fn_;
     };
 

@@ -445,6 +445,12 @@ class event_loop {
     static void run_callback(void* p) noexcept {
         auto* cb = static_cast<detail::callback_node*>(p);
         if (!cb->cancelled_) {
+            // Restored on every path: invoke_ may throw, and callbacks do not nest, but a
+            // callback may run a nested loop turn (never here: run() refuses a running loop).
+            struct context_scope {
+                detail::context_data** saved;
+                ~context_scope() { detail::callback_context_ = saved; }
+            } scope{std::exchange(detail::callback_context_, &cb->context_)};
             try {
                 cb->invoke_(cb);
             } catch (const std::exception& e) {

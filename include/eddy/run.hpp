@@ -3,6 +3,7 @@
 
 #include "eddy/create_task.hpp"
 #include "eddy/detail/body.hpp"
+#include "eddy/detail/context.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/signal.hpp"
@@ -58,15 +59,29 @@ template <class T> class main_outcome {
 /// it ends (eddy::run and eddy::runner::run). Leaves the tasks still pending as they are.
 /// SIGINT gets its own disposition back before returning: what comes after (the next call of
 /// a runner, or the shutdown's cleanup, which may not end) is not the main task's to cancel,
-/// and a Ctrl-C there must still stop the process.
+/// and a Ctrl-C there must still stop the process. `shared_context` (a runner's): the context
+/// main runs in, replaced by the one main leaves (asyncio.Runner runs every main task in one
+/// context); null: main starts from the thread's (asyncio.run copies it).
 template <class T>
 main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
-                         code_location where) {
+                         context_data** shared_context, code_location where) {
     running_loop_scope scope(loop);
     main_outcome<T> out;
     task_handle<T> h =
         create_task(std::move(main), task_options{.name = "main", .eager_start = false}, where);
     h.state()->follow_on_when_done_ = false; // the loop stops when main ends
+    if (shared_context != nullptr) {
+        context_release(std::exchange(h.state()->context_, context_share(*shared_context)));
+    }
+    struct context_keeper { // on every path out, exceptions included
+        context_data** to;
+        task_base* from;
+        ~context_keeper() {
+            if (to != nullptr) {
+                context_release(std::exchange(*to, context_share(from->context_)));
+            }
+        }
+    } keep{shared_context, h.state()};
     signal_service* signals = nullptr;
     try {
         if (cancel_on_sigint && ::gettid() == ::getpid()) {
@@ -128,7 +143,7 @@ T run(task<T> main, loop_options options = {}, code_location where = code_locati
     }
     event_loop loop(options);
     detail::main_outcome<T> out =
-        detail::run_main(loop, std::move(main), options.cancel_on_sigint, where);
+        detail::run_main(loop, std::move(main), options.cancel_on_sigint, nullptr, where);
     loop.shutdown();
     return out.get();
 }

@@ -3,6 +3,7 @@
 
 #include "eddy/create_task.hpp"
 #include "eddy/detail/body.hpp"
+#include "eddy/detail/context.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/run.hpp"
@@ -20,6 +21,9 @@ namespace eddy {
 /// Runs main tasks one after another on one event loop that lives between them
 /// (asyncio.Runner): what a program that is synchronous at the top uses to call into async code
 /// several times while keeping connections, servers and tasks alive from one call to the next.
+///
+/// Every main task runs in one context, as asyncio.Runner's do: what one sets with a
+/// context_var, the next one reads (the first starts from the thread's values).
 ///
 /// Each run() is what eddy::run does except for the end: tasks still pending when the main task
 /// ends stay pending (they go on during the next run), and the loop stays open. close() does
@@ -68,8 +72,14 @@ class runner {
     /// stays usable, and `main` stays pending until close()).
     template <class T> T run(task<T> main, code_location where = code_location::current()) {
         check_usable("run");
+        if (!context_.started) {
+            // asyncio.Runner copies the current context at its first run
+            context_.p = detail::context_share(detail::root_context_);
+            context_.started = true;
+        }
         loop_->resume_follow_on(); // the previous main task's end stopped it
-        return detail::run_main(*loop_, std::move(main), cancel_on_sigint_, where).get();
+        return detail::run_main(*loop_, std::move(main), cancel_on_sigint_, &context_.p, where)
+            .get();
     }
     /// Runs the task `f()` returns (a callable returning task<T>, kept alive in the task's
     /// frame), as run(task) does.
@@ -122,8 +132,19 @@ class runner {
         }
     }
 
+    // The context every main task runs in, carried from one run to the next.
+    struct shared_context {
+        detail::context_data* p = nullptr;
+        bool started = false;
+        shared_context() = default;
+        shared_context(const shared_context&) = delete;
+        shared_context& operator=(const shared_context&) = delete;
+        ~shared_context() { detail::context_release(p); }
+    };
+
     std::thread::id thread_;
     bool cancel_on_sigint_;
+    shared_context context_; // before loop_: released after the loop's tasks are gone
     std::optional<event_loop> loop_;
 };
 

@@ -1,6 +1,7 @@
 // eddy — a plain callback scheduled on a loop (call_soon / call_later): the loop's own record.
 #pragma once
 
+#include "eddy/detail/context.hpp"
 #include "eddy/detail/list.hpp"
 #include "eddy/detail/timer_heap.hpp"
 
@@ -27,8 +28,12 @@ struct callback_node : list_node {
     bool cancelled_ = false;
     bool finished_ = false;
 
+    /// The context the callback runs in (one reference; null: no value set).
+    context_data* context_ = nullptr;
+
     void release() noexcept {
         if (--refs_ == 0) {
+            context_release(context_);
             destroy_(this);
         }
     }

@@ -42,10 +42,15 @@ inline void context_release(context_data* c) noexcept {
     }
 }
 
-/// The context of code running outside any task on this thread (before eddy::run, in
-/// callbacks). eddy::run's main task starts with a copy of it, as asyncio.run copies the
+/// The context of code running outside any task and any loop callback on this thread (before
+/// eddy::run). eddy::run's main task starts with a copy of it, as asyncio.run copies the
 /// current context.
 inline thread_local context_data* root_context_ = nullptr;
+
+/// While a loop callback (call_soon, call_later, call_at, a future's done-callback) runs: its
+/// own context, a copy of the one current when it was scheduled (asyncio runs a Handle in the
+/// context it captured), so what it sets stays in it. Null otherwise.
+inline thread_local context_data** callback_context_ = nullptr;
 
 /// Releases the thread's root context at thread exit.
 struct root_context_guard {
