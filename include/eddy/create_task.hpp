@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/code_location.hpp"
+#include "eddy/context_var.hpp"
 #include "eddy/detail/body.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/state_awaiter.hpp"
@@ -263,10 +264,7 @@ task_handle<T> spawn(task<T>& t, std::string_view name, std::optional<bool> eage
     auto* state = new task_state<T>(std::move(t));
     // A created task starts with its creator's context (asyncio copies it; sharing until one
     // of them writes is the same thing, see context_data).
-    task_base* creator = loop.current_task();
-    state->context_ = context_share(creator != nullptr             ? creator->context_
-                                    : callback_context_ != nullptr ? *callback_context_
-                                                                   : root_context_);
+    state->context_ = context_share(context_slot_of(&loop));
     state->add_ref(); // one reference for the running coroutine, one for the handle
     task_handle<T> handle(state);
     if (loop.debug()) [[unlikely]] {
