@@ -1,7 +1,9 @@
 // create_task and task_handle: scheduling, shared awaiting, state queries, cancellation basics.
 #include "helpers.hpp"
 
+#include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -670,4 +672,153 @@ TEST_CASE("task_handle<> is the handle of a task that returns nothing", "[create
         co_await h;
         CHECK(h.done());
     }());
+}
+
+TEST_CASE("a task's done-callback runs on a later turn with a handle to the finished task",
+          "[create_task][done_callback]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        auto h = eddy::create_task([&]() -> eddy::task<int> {
+            log.emplace_back("body");
+            co_return 7;
+        });
+        h.add_done_callback([&](const eddy::task_handle<int>& t) {
+            log.push_back("cb " + std::to_string(t.result()));
+        });
+        h.add_done_callback(
+            // NOLINTNEXTLINE(performance-unnecessary-value-param): by value is what is tested
+            [&](eddy::task_handle<int> t) { log.emplace_back(t.done() ? "cb2" : "?"); });
+        log.emplace_back("added");
+        co_await eddy::sleep(1ms);
+        // Added once the task is done: still not run inline.
+        h.add_done_callback([&](eddy::task_handle<int>& t) {
+            log.push_back("late " + std::to_string(t.result()));
+        });
+        log.emplace_back("late added");
+        co_await eddy::yield();
+    }());
+    CHECK(log == std::vector<std::string>{"added", "body", "cb 7", "cb2", "late added", "late 7"});
+}
+
+TEST_CASE("done-callbacks and tasks awaiting the task wake in the order they began to wait",
+          "[create_task][done_callback]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event go;
+        auto h = eddy::create_task([&]() -> eddy::task<int> {
+            co_await go.wait();
+            co_return 1;
+        });
+        h.add_done_callback([&](const eddy::task_handle<int>&) { log.emplace_back("cb1"); });
+        auto waiter = eddy::create_task([&]() -> eddy::task<> {
+            co_await h;
+            log.emplace_back("awaiter");
+        });
+        co_await eddy::yield(); // the awaiter begins to wait
+        h.add_done_callback([&](const eddy::task_handle<int>&) { log.emplace_back("cb2"); });
+        go.set();
+        co_await waiter;
+    }());
+    CHECK(log == std::vector<std::string>{"cb1", "awaiter", "cb2"});
+}
+
+TEST_CASE("a done-callback sees a failed or cancelled task, and reading the failure retrieves it",
+          "[create_task][done_callback]") {
+    std::string failure;
+    bool saw_cancelled = false;
+    const std::string err = eddy_test::capture_stderr([&] {
+        eddy::run([&]() -> eddy::task<> {
+            auto bad = eddy::create_task(fail_after(1ms));
+            bad.add_done_callback([&](const eddy::task_handle<int>& t) {
+                try {
+                    std::rethrow_exception(t.exception());
+                } catch (const std::runtime_error& e) {
+                    failure = e.what();
+                }
+            });
+            auto sleeper = eddy::create_task([]() -> eddy::task<> { co_await eddy::sleep(1h); });
+            sleeper.add_done_callback(
+                [&](const eddy::task_handle<>& t) { saw_cancelled = t.cancelled(); });
+            co_await eddy::sleep(5ms);
+            sleeper.cancel();
+            co_await eddy::sleep(1ms);
+        }());
+    });
+    CHECK(failure == "task failed");
+    CHECK(saw_cancelled);
+    CHECK(err.find("never retrieved") == std::string::npos);
+}
+
+TEST_CASE("the background-tasks idiom: handles kept in a set, each erased by its done-callback",
+          "[create_task][done_callback]") {
+    const auto frames = eddy::live_frames();
+    std::unordered_set<eddy::task_handle<int>> background;
+    int sum = 0;
+    eddy::run([&]() -> eddy::task<> {
+        for (int i = 0; i < 10; ++i) {
+            auto h = eddy::create_task([&sum, i]() -> eddy::task<int> {
+                co_await eddy::sleep(std::chrono::milliseconds(i % 3));
+                sum += i;
+                co_return i;
+            });
+            background.insert(h);
+            h.add_done_callback(
+                [&background](const eddy::task_handle<int>& t) { background.erase(t); });
+        }
+        CHECK(background.size() == 10);
+        while (!background.empty()) {
+            co_await eddy::sleep(1ms);
+        }
+    }());
+    CHECK(sum == 45);
+    CHECK(eddy::live_frames() == frames); // the tasks died with their last handle
+}
+
+TEST_CASE("task handles compare and hash by the task they refer to", "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        auto a = eddy::create_task([]() -> eddy::task<int> { co_return 1; });
+        auto b = eddy::create_task([]() -> eddy::task<int> { co_return 1; });
+        const eddy::task_handle<int> a2 = a; // NOLINT(performance-unnecessary-copy-initialization)
+        CHECK(a == a2);
+        CHECK_FALSE(a == b);
+        CHECK(a != b);
+        CHECK(std::hash<eddy::task_handle<int>>{}(a) == std::hash<eddy::task_handle<int>>{}(a2));
+        CHECK(eddy::task_handle<int>() == eddy::task_handle<int>());
+        CHECK_FALSE(a == eddy::task_handle<int>());
+        co_await a;
+        co_await b;
+    }());
+}
+
+TEST_CASE("a done-callback on an empty handle throws invalid_state_error", "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<int> h;
+        CHECK_THROWS_AS(h.add_done_callback([](const eddy::task_handle<int>&) {}),
+                        eddy::invalid_state_error);
+        co_return;
+    }());
+}
+
+TEST_CASE("a done-callback's captures are destroyed once it ran, and with the loop if it never "
+          "runs",
+          "[create_task][done_callback][lifetime]") {
+    tracked::reset();
+    const auto frames = eddy::live_frames();
+    int ran = 0;
+    eddy::run([&]() -> eddy::task<> {
+        auto quick = eddy::create_task([]() -> eddy::task<> { co_return; });
+        quick.add_done_callback(
+            [&ran, t = tracked(1)](const eddy::task_handle<>&) { ran += t.value; });
+        // Pending when main ends: run cancels it, and its callback runs during the shutdown.
+        auto stuck = eddy::create_task([]() -> eddy::task<> { co_await eddy::sleep(1h); });
+        stuck.add_done_callback([&ran, t = tracked(10)](const eddy::task_handle<>& s) {
+            ran += s.cancelled() ? t.value : 0;
+        });
+        co_await quick;
+        co_await eddy::yield();
+        CHECK(ran == 1);
+    }());
+    CHECK(ran == 11);
+    CHECK(tracked::live == 0);
+    CHECK(eddy::live_frames() == frames);
 }

@@ -6,7 +6,9 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -283,5 +285,48 @@ TEST_CASE("a coroutine taking a code_location argument still records its own def
         CHECK(g.call_stack[0].line != elsewhere.line());
         const int v = co_await t;
         CHECK(v == static_cast<int>(elsewhere.line()));
+    }());
+}
+
+TEST_CASE("task_refs of tasks of any result type live in one set, each erased by its "
+          "done-callback",
+          "[introspection][done_callback]") {
+    const auto frames = eddy::live_frames();
+    std::unordered_set<eddy::task_ref> background;
+    std::vector<std::string> finished;
+    eddy::run([&]() -> eddy::task<> {
+        auto keep = [&](eddy::task_ref t) {
+            background.insert(t);
+            t.add_done_callback([&](const eddy::task_ref& r) {
+                finished.push_back(r.name());
+                background.erase(r);
+            });
+        };
+        keep(eddy::create_task([]() -> eddy::task<int> { co_return 1; }, "int"));
+        keep(eddy::create_task([]() -> eddy::task<> { co_await eddy::sleep(1ms); }, "void"));
+        keep(eddy::create_task([]() -> eddy::task<std::string> { co_return std::string("s"); },
+                               "string"));
+        CHECK(background.size() == 3);
+        while (!background.empty()) {
+            co_await eddy::sleep(1ms);
+        }
+    }());
+    CHECK(finished == std::vector<std::string>{"int", "string", "void"});
+    CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("a task_ref equals, and hashes like, a handle to the same task", "[introspection]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task([]() -> eddy::task<int> { co_return 1; });
+        auto other = eddy::create_task([]() -> eddy::task<int> { co_return 2; });
+        const eddy::task_ref r(h);
+        CHECK(r == h);
+        CHECK(h == r);
+        CHECK_FALSE(r == other);
+        CHECK(std::hash<eddy::task_ref>{}(r) == std::hash<eddy::task_handle<int>>{}(h));
+        CHECK_THROWS_AS(eddy::task_ref().add_done_callback([](const eddy::task_ref&) {}),
+                        eddy::invalid_state_error);
+        co_await h;
+        co_await other;
     }());
 }

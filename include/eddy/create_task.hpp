@@ -4,6 +4,7 @@
 #include "eddy/code_location.hpp"
 #include "eddy/context_var.hpp"
 #include "eddy/detail/body.hpp"
+#include "eddy/detail/done_callback.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/state_awaiter.hpp"
 #include "eddy/detail/task_base.hpp"
@@ -13,6 +14,7 @@
 
 #include <concepts>
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -156,6 +158,8 @@ template <class T> class task_handle {
     task_handle() noexcept = default;
     /// Adopts one reference to `p` (eddy internal; use create_task).
     explicit task_handle(detail::task_state<T>* p) noexcept : p_(p) {} // adopts a reference
+    /// Same (eddy internal: the form done-callbacks use).
+    task_handle(detail::adopt_ref_t /*unused*/, detail::task_state<T>* p) noexcept : p_(p) {}
     /// Shares the task with `o`: both handles refer to the same task.
     task_handle(const task_handle& o) noexcept : p_(o.p_) {
         if (p_ != nullptr) {
@@ -231,6 +235,29 @@ template <class T> class task_handle {
         check_valid("co_await");
         detail::task_state<T>* p = std::exchange(p_, nullptr);
         return detail::state_awaiter<T, true>{detail::adopt_ref, p, &p->slot()};
+    }
+
+    /// Calls `fn(h)`, `h` a handle to this task, through call_soon on the running loop once the
+    /// task is done (at once, through call_soon, if it is done already): asyncio's
+    /// Task.add_done_callback. `fn` takes a `task_handle<T>` by value or by (const) reference
+    /// and runs in a copy of the context current at this call. Callbacks run in the order they
+    /// were added, interleaved with the tasks awaiting this one in the order they began to
+    /// wait. `fn` is destroyed once it ran. It runs for a task that eddy::run's shutdown
+    /// cancels too (the shutdown turns the loop once more for it); only a callback whose task
+    /// never finishes (or whose loop is gone) is destroyed without running. An exception `fn`
+    /// throws is reported on stderr, as call_soon's are. Throws eddy::invalid_state_error for an
+    /// empty handle, eddy::loop_error with no running loop.
+    template <class F>
+    requires std::is_invocable_v<F&, task_handle&>
+    void add_done_callback(F fn) {
+        check_valid("add_done_callback()");
+        detail::add_done_callback<task_handle>(p_, std::move(fn));
+    }
+
+    /// True when both refer to the same task, or both are empty: handles are compared as
+    /// asyncio compares tasks, by identity.
+    friend bool operator==(const task_handle& a, const task_handle& b) noexcept {
+        return a.p_ == b.p_;
     }
 
     /// The shared state (for gather and other combinators).
@@ -336,3 +363,11 @@ template <detail::awaitable_rvalue A, detail::task_name N>
 }
 
 } // namespace eddy
+
+/// Hashes a handle by the task it refers to, so that handles can be kept in unordered
+/// containers (asyncio's `background_tasks` set): equal handles hash alike.
+template <class T> struct std::hash<eddy::task_handle<T>> {
+    std::size_t operator()(const eddy::task_handle<T>& h) const noexcept {
+        return std::hash<const void*>{}(static_cast<const eddy::detail::task_base*>(h.state()));
+    }
+};

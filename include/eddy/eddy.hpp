@@ -28,6 +28,7 @@
 #include "eddy/queue.hpp"
 #include "eddy/resolve.hpp"
 #include "eddy/run.hpp"
+#include "eddy/run_coroutine_threadsafe.hpp"
 #include "eddy/runner.hpp"
 #include "eddy/semaphore.hpp"
 #include "eddy/server.hpp"

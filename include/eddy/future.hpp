@@ -2,12 +2,12 @@
 #pragma once
 
 #include "eddy/callbacks.hpp"
+#include "eddy/detail/done_callback.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/future_base.hpp"
 #include "eddy/detail/state_awaiter.hpp"
 #include "eddy/errors.hpp"
 
-#include <cstdio>
 #include <exception>
 #include <string>
 #include <type_traits>
@@ -48,6 +48,8 @@ template <class T = void> class future {
     future() : s_(new detail::future_state<T>()) {}
     future(const future& o) noexcept : s_(o.s_) { s_->add_ref(); }
     future(future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Takes over one reference to `s` (eddy internal).
+    future(detail::adopt_ref_t /*unused*/, detail::future_state<T>* s) noexcept : s_(s) {}
     future& operator=(future o) noexcept {
         std::swap(s_, o.s_);
         return *this;
@@ -107,15 +109,7 @@ template <class T = void> class future {
     /// running loop.
     template <class F>
     requires std::is_invocable_v<F&, future&>
-    void add_done_callback(F fn) {
-        event_loop& loop = get_running_loop();
-        if (s_->done()) {
-            (void)call_soon([self = *this, fn = std::move(fn)]() mutable { fn(self); });
-            return;
-        }
-        s_->add_waiter(*new done_callback<F>(
-            loop, s_, std::move(fn), detail::context_share(detail::current_context_slot())));
-    }
+    void add_done_callback(F fn) { detail::add_done_callback<future>(s_, std::move(fn)); }
 
     /// Waits until done; yields T& (the value stays in the shared state) or rethrows. Cancelling
     /// the awaiting task cancels the future (asyncio semantics).
@@ -127,52 +121,6 @@ template <class T = void> class future {
     [[nodiscard]] detail::future_state<T>* state() const noexcept { return s_; }
 
   private:
-    /// Shares an existing state (for done-callbacks).
-    explicit future(detail::future_state<T>* s) noexcept : s_(s) { s_->add_ref(); }
-
-    /// A done-callback parked on the state. It holds no reference (that would keep a future
-    /// that never completes alive forever); the state drops it if it dies pending. When the
-    /// state completes, it schedules `fn(future)` on the loop it was registered on (asyncio
-    /// runs done-callbacks with call_soon, never inline).
-    template <class F> struct done_callback final : detail::waiter, detail::pooled {
-        done_callback(event_loop& loop, detail::future_state<T>* state, F f,
-                      detail::context_data* context)
-            : loop_(&loop), serial_(loop.serial()), state_(state), context_(context),
-              fn_(std::move(f)) {
-            wake_ = [](detail::waiter* w) noexcept {
-                auto* self = static_cast<done_callback*>(w);
-                // Completed after its loop closed (or from another thread's loop): asyncio would
-                // raise "Event loop is closed"; here nothing can run it, so it is dropped.
-                event_loop* running = detail::running_loop_;
-                if (running == self->loop_ && running->serial() == self->serial_) {
-                    try {
-                        auto call = [f = future(self->state_),
-                                     fn = std::move(self->fn_)]() mutable { fn(f); };
-                        detail::callback_node* n = detail::make_callback(
-                            *self->loop_, std::move(call), std::exchange(self->context_, nullptr));
-                        self->loop_->post(*n);
-                        n->release(); // no handle: the loop's reference is the only one
-                    } catch (...) {   // NOLINT(bugprone-empty-catch): out of memory; nothing to do
-                    }
-                } else {
-                    std::fprintf(stderr, "eddy: a future's done-callback was dropped: its event "
-                                         "loop is no longer running\n");
-                }
-                delete self;
-            };
-            drop_ = [](detail::waiter* w) noexcept { delete static_cast<done_callback*>(w); };
-        }
-        done_callback(const done_callback&) = delete;
-        done_callback& operator=(const done_callback&) = delete;
-        ~done_callback() { detail::context_release(context_); }
-
-        event_loop* loop_;
-        std::uint64_t serial_;
-        detail::future_state<T>* state_;
-        detail::context_data* context_; // the one current at add_done_callback (one reference)
-        F fn_;
-    };
-
     void check_pending(const char* what) const {
         if (s_->done()) {
             throw invalid_state_error(std::string("eddy::future::") + what +

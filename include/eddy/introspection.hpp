@@ -4,12 +4,16 @@
 #include "eddy/code_location.hpp"
 #include "eddy/create_task.hpp"
 #include "eddy/detail/debug.hpp"
+#include "eddy/detail/done_callback.hpp"
 #include "eddy/detail/task_base.hpp"
 #include "eddy/loop.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,6 +37,8 @@ class task_ref {
             p_->add_ref();
         }
     }
+    /// Takes over one reference to `t` (eddy internal: the form done-callbacks use).
+    task_ref(detail::adopt_ref_t /*unused*/, detail::task_base* t) noexcept : p_(t) {}
     task_ref(const task_ref& o) noexcept : task_ref(o.p_) {}
     task_ref(task_ref&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
     task_ref& operator=(task_ref o) noexcept {
@@ -64,7 +70,20 @@ class task_ref {
     int uncancel() noexcept { return p_->uncancel(); }
     /// Where create_task was called, known in debug mode only.
     [[nodiscard]] code_location created_at() const noexcept { return p_->created_at(); }
-    /// True when both refer to the same task (or both are empty).
+    /// Calls `fn(r)`, `r` a task_ref to this task, through call_soon once the task is done;
+    /// the same contract as task_handle::add_done_callback (`fn` takes a task_ref). For a set
+    /// of tasks of mixed result types, as asyncio's `background_tasks` idiom keeps. Throws
+    /// eddy::invalid_state_error for an empty task_ref, eddy::loop_error with no running loop.
+    template <class F>
+    requires std::is_invocable_v<F&, task_ref&>
+    void add_done_callback(F fn) {
+        if (p_ == nullptr) {
+            throw invalid_state_error("eddy::task_ref: add_done_callback() on an empty task_ref");
+        }
+        detail::add_done_callback<task_ref>(p_, std::move(fn));
+    }
+    /// True when both refer to the same task (or both are empty). A task_handle converts, so a
+    /// handle compares equal to a task_ref of its task.
     friend bool operator==(const task_ref& a, const task_ref& b) noexcept { return a.p_ == b.p_; }
 
     /// The task (eddy internal).
@@ -196,3 +215,10 @@ inline void print_call_graph(const task_ref& t, std::FILE* out = stdout) {
 }
 
 } // namespace eddy
+
+/// Hashes a task_ref by its task, alike a task_handle to the same task (std::hash of either).
+template <> struct std::hash<eddy::task_ref> {
+    std::size_t operator()(const eddy::task_ref& r) const noexcept {
+        return std::hash<const void*>{}(r.get());
+    }
+};

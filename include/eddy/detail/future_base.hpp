@@ -16,6 +16,13 @@ namespace eddy::detail {
 
 class task_base;
 
+/// Tag: the object made (an awaiter, a handle) takes over a reference its creator already holds
+/// to a shared state, instead of adding one.
+struct adopt_ref_t {
+    explicit adopt_ref_t() = default;
+};
+inline constexpr adopt_ref_t adopt_ref{};
+
 /// Woken (once) when the state it waits on completes. Lives in the awaiting frame.
 struct waiter : list_node {
     waiter() = default;

@@ -50,7 +50,20 @@ inline void event_loop::shutdown() noexcept {
     try {
         // Cancel every unfinished task (and the ones their cleanup creates), then let them run
         // their cleanup to the end, as asyncio.run does.
-        while (!tasks_.empty()) {
+        bool turned = false;
+        bool last_turn = false;
+        while (true) {
+            if (tasks_.empty()) {
+                // The cancelled tasks' ends posted their done-callbacks; asyncio runs those
+                // (run_until_complete turns the loop until the gather of the cancelled tasks
+                // is done). One turn more, not more: a callback that posts itself again must
+                // not hold the shutdown. With no task to cancel, nothing runs: callbacks that
+                // main's last step posted are dropped.
+                if (!turned || last_turn || ready_.empty()) {
+                    break;
+                }
+                last_turn = true;
+            }
             for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
                  n = n->next_) {
                 detail::task_base* t = detail::task_of(n);
@@ -62,6 +75,7 @@ inline void event_loop::shutdown() noexcept {
             if (!run_once()) {
                 break;
             }
+            turned = true;
         }
         // Calls still running on pool threads come back through the inbox (asyncio.run waits
         // for its default executor too); then the pool's threads are joined.

@@ -11,12 +11,6 @@
 
 namespace eddy::detail {
 
-/// Tag: the awaiter takes over a reference its creator already holds, instead of adding one.
-struct adopt_ref_t {
-    explicit adopt_ref_t() = default;
-};
-inline constexpr adopt_ref_t adopt_ref{};
-
 /// Suspends until `state` completes, then yields its value (`Move`: moved out when this is the
 /// only reference, else copied; otherwise a reference) or rethrows its exception.
 /// Cancelling the awaiting task cancels the awaited state, as asyncio does, and the awaiter
