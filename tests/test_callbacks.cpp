@@ -66,14 +66,28 @@ TEST_CASE("an exception escaping a callback is reported and the loop goes on", "
     CHECK(err.find("callback broke") != std::string::npos);
 }
 
-TEST_CASE("callbacks still scheduled when run ends are dropped without leaking", "[callbacks]") {
+TEST_CASE("a call_soon from main's last step still runs at shutdown, a timer not yet due is "
+          "dropped without leaking, and a callback posting itself again cannot hold run",
+          "[callbacks]") {
     const auto frames = eddy::live_frames();
-    bool ran = false;
+    bool timer_ran = false;
+    bool soon_ran = false;
+    int reposts = 0;
     eddy::run([&]() -> eddy::task<> {
-        (void)eddy::call_later(1h, [&] { ran = true; });
-        (void)eddy::call_soon([&] { ran = true; });
+        (void)eddy::call_later(1h, [&] { timer_ran = true; });
+        (void)eddy::call_soon([&] { soon_ran = true; }); // as asyncio.run runs it
+        struct again {
+            int* n;
+            void operator()() const {
+                ++*n;
+                (void)eddy::call_soon(again{n});
+            }
+        };
+        (void)eddy::call_soon(again{&reposts});
         co_return;
     }());
-    CHECK_FALSE(ran);
+    CHECK(soon_ran);
+    CHECK_FALSE(timer_ran);
+    CHECK(reposts == 1); // one more turn at shutdown, not one per repost
     CHECK(eddy::live_frames() == frames);
 }

@@ -799,8 +799,8 @@ TEST_CASE("a done-callback on an empty handle throws invalid_state_error", "[cre
     }());
 }
 
-TEST_CASE("a done-callback's captures are destroyed once it ran, and with the loop if it never "
-          "runs",
+TEST_CASE("a done-callback runs for a task that run's shutdown cancels, and its captures are "
+          "destroyed once it ran",
           "[create_task][done_callback][lifetime]") {
     tracked::reset();
     const auto frames = eddy::live_frames();
@@ -821,4 +821,19 @@ TEST_CASE("a done-callback's captures are destroyed once it ran, and with the lo
     CHECK(ran == 11);
     CHECK(tracked::live == 0);
     CHECK(eddy::live_frames() == frames);
+}
+
+TEST_CASE("a done-callback of a task that finishes in the turn main ends still runs",
+          "[create_task][done_callback]") {
+    bool ran = false;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event ev;
+        auto h = eddy::create_task([&]() -> eddy::task<int> {
+            ev.set();
+            co_return 1;
+        });
+        h.add_done_callback([&](const eddy::task_handle<int>& t) { ran = t.result() == 1; });
+        co_await ev.wait();
+    }());
+    CHECK(ran);
 }

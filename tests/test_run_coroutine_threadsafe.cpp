@@ -30,8 +30,9 @@ TEST_CASE("a thread submits a coroutine, which runs on the loop's thread, and ge
     const auto loop_thread = std::this_thread::get_id();
     eddy::run([&]() -> eddy::task<> {
         const eddy::loop_handle loop;
-        const auto ran_on = co_await eddy::to_thread(
-            [&loop] { return eddy::run_coroutine_threadsafe(where_am_i(), loop).get(); });
+        const auto ran_on = co_await eddy::to_thread([&loop] {
+            return eddy::run_coroutine_threadsafe([] { return where_am_i(); }, loop).get();
+        });
         CHECK(ran_on == loop_thread);
         // A capturing lambda: called on the loop's thread, kept alive while its coroutine runs.
         const std::string got = co_await eddy::to_thread([&loop] {
@@ -52,7 +53,7 @@ TEST_CASE("a submitted coroutine's exception is rethrown by get on the submittin
     eddy::run([&]() -> eddy::task<> {
         const eddy::loop_handle loop;
         const std::string what = co_await eddy::to_thread([&loop] {
-            auto f = eddy::run_coroutine_threadsafe(fails(), loop);
+            auto f = eddy::run_coroutine_threadsafe([] { return fails(); }, loop);
             try {
                 (void)f.get();
             } catch (const std::runtime_error& e) {
@@ -67,11 +68,13 @@ TEST_CASE("a submitted coroutine's exception is rethrown by get on the submittin
 TEST_CASE("cancel from the submitting thread cancels the task, and get throws cancelled_error",
           "[run_coroutine_threadsafe][to_thread]") {
     bool saw_cancel = false;
+    std::atomic<bool> started{false};
     eddy::run([&]() -> eddy::task<> {
         const eddy::loop_handle loop;
         const bool cancelled = co_await eddy::to_thread([&] {
             auto f = eddy::run_coroutine_threadsafe(
                 [&]() -> eddy::task<int> {
+                    started = true;
                     try {
                         co_await eddy::sleep(1h);
                     } catch (const eddy::cancelled_error&) {
@@ -81,10 +84,10 @@ TEST_CASE("cancel from the submitting thread cancels the task, and get throws ca
                     co_return 1;
                 },
                 loop);
-            if (f.wait_for(20ms) != std::future_status::timeout) {
-                return false;
+            while (!started.load()) { // the body waits in its sleep (or is about to)
+                std::this_thread::sleep_for(100us);
             }
-            if (!f.cancel()) {
+            if (f.wait_for(0s) != std::future_status::timeout || !f.cancel()) {
                 return false;
             }
             try {
@@ -126,8 +129,82 @@ TEST_CASE("a submission the loop never finished fails with an error, and a submi
     REQUIRE(pending.valid());
     CHECK(pending.wait_for(0s) == std::future_status::ready);
     CHECK_THROWS_AS(pending.get(), eddy::cancelled_error);
-    CHECK_THROWS_AS((void)eddy::run_coroutine_threadsafe(where_am_i(), *loop), eddy::loop_error);
+    CHECK_FALSE(pending.valid());
+    CHECK_FALSE(pending.cancel()); // consumed by get()
+    CHECK_THROWS_AS((void)eddy::run_coroutine_threadsafe([] { return where_am_i(); }, *loop),
+                    eddy::loop_error);
     CHECK_FALSE(eddy::concurrent_future<int>().cancel());
+}
+
+TEST_CASE("a submission the loop never took fails get with loop_error instead of blocking it",
+          "[run_coroutine_threadsafe][to_thread]") {
+    // Posted to a runner's loop between runs, then the runner closes: the post is dropped
+    // unrun, and so is the completer it carried.
+    std::optional<eddy::loop_handle> loop;
+    bool body_ran = false;
+    eddy::runner r;
+    r.run([&]() -> eddy::task<> {
+        loop.emplace();
+        co_return;
+    });
+    auto f = eddy::run_coroutine_threadsafe(
+        [&]() -> eddy::task<int> {
+            body_ran = true;
+            co_return 1;
+        },
+        *loop);
+    r.close();
+    REQUIRE(f.wait_for(0s) == std::future_status::ready);
+    CHECK_THROWS_AS(f.get(), eddy::loop_error);
+    CHECK_FALSE(body_ran);
+}
+
+TEST_CASE("cancel returns false once the submitted coroutine has finished",
+          "[run_coroutine_threadsafe][to_thread]") {
+    eddy::run([&]() -> eddy::task<> {
+        const eddy::loop_handle loop;
+        const bool cancel_after_finish = co_await eddy::to_thread([&loop] {
+            auto f = eddy::run_coroutine_threadsafe([]() -> eddy::task<int> { co_return 5; }, loop);
+            f.wait();
+            return f.cancel();
+        });
+        CHECK_FALSE(cancel_after_finish);
+    }());
+}
+
+TEST_CASE("a coroutine submitted while run waits for its pool threads at shutdown is cancelled, "
+          "not left running",
+          "[run_coroutine_threadsafe][to_thread]") {
+    // main ends while a to_thread call still runs; that call then submits a coroutine that
+    // would sleep for an hour. Shutdown must cancel it like any pending task.
+    std::atomic<bool> main_done{false};
+    std::string outcome;
+    eddy::run([&]() -> eddy::task<> {
+        const eddy::loop_handle loop;
+        auto worker = eddy::create_task(eddy::to_thread([&, loop] {
+            while (!main_done.load()) {
+                std::this_thread::sleep_for(100us);
+            }
+            std::this_thread::sleep_for(10ms); // the shutdown is under way
+            auto f = eddy::run_coroutine_threadsafe(
+                []() -> eddy::task<int> {
+                    co_await eddy::sleep(1h);
+                    co_return 1;
+                },
+                loop);
+            try {
+                (void)f.get();
+                outcome = "value";
+            } catch (const eddy::cancelled_error&) {
+                outcome = "cancelled";
+            } catch (const eddy::loop_error&) {
+                outcome = "loop closed";
+            }
+        }));
+        co_await eddy::sleep(1ms); // the call starts on a pool thread
+        main_done = true;
+    }());
+    CHECK(outcome == "cancelled");
 }
 
 TEST_CASE("dropping the concurrent_future does not stop the submitted task",
@@ -148,4 +225,28 @@ TEST_CASE("dropping the concurrent_future does not stop the submitted task",
         }
         CHECK(finished == 1);
     }());
+}
+
+TEST_CASE("a submitted coroutine that finishes in the turn main ends still delivers its value",
+          "[run_coroutine_threadsafe][to_thread]") {
+    // Its done-callback is posted after main's last step: run's shutdown turns the loop once more
+    // for it rather than dropping it.
+    std::optional<eddy::concurrent_future<int>> f;
+    std::thread t;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event ev;
+        const eddy::loop_handle h;
+        t = std::thread([&, h] {
+            f = eddy::run_coroutine_threadsafe(
+                [&]() -> eddy::task<int> {
+                    ev.set(); // wakes main, which ends in this turn
+                    co_return 42;
+                },
+                h);
+        });
+        co_await ev.wait();
+    }());
+    t.join();
+    REQUIRE(f.has_value());
+    CHECK(f->get() == 42);
 }

@@ -9,6 +9,8 @@
 
 namespace eddy {
 
+template <class T> class concurrent_future;
+
 /// A thread-safe reference to a loop, for threads that post work to it (asyncio code passes
 /// the loop object to threads; this is the C++ form that cannot dangle). Copyable. While any
 /// handle exists, a loop with nothing else to wait for waits for posts instead of reporting a
@@ -45,6 +47,10 @@ class loop_handle {
     }
 
   private:
+    // Posts a cancel without holding the loop as a handle does (a finished one lying around
+    // must not turn the loop's deadlock report into a wait).
+    template <class T> friend class concurrent_future;
+
     std::shared_ptr<detail::inbox> box_;
 };
 

@@ -11,7 +11,6 @@
 #include <exception>
 #include <future>
 #include <memory>
-#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -113,14 +112,16 @@ template <class T> class concurrent_future {
     /// Requests cancellation of the task on its loop (Task.cancel, from another thread). The
     /// request is posted: the task gets cancelled_error at its current await on a later turn,
     /// and get() then throws eddy::cancelled_error, unless the task finishes first or refuses.
-    /// Returns false when nothing was posted: the loop has shut down, or this object is empty.
+    /// Returns false when nothing was posted: the coroutine has already finished (its outcome
+    /// is ready), the loop has shut down, or this object is empty or was consumed by get().
     /// Throws std::bad_alloc.
     bool cancel() {
-        if (!s_) {
+        if (!s_ || !f_.valid() ||
+            f_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
             return false;
         }
         try {
-            loop_->call_soon_threadsafe([s = s_] {
+            detail::post_remote(*box_, [s = s_] {
                 if (s->task_ != nullptr) {
                     s->task_->cancel({});
                 }
@@ -137,11 +138,13 @@ template <class T> class concurrent_future {
 
     concurrent_future(std::future<T> f, std::shared_ptr<detail::submitted<T>> s,
                       const loop_handle& loop)
-        : f_(std::move(f)), s_(std::move(s)), loop_(loop) {}
+        : f_(std::move(f)), s_(std::move(s)), box_(loop.box_) {}
 
     std::future<T> f_;
     std::shared_ptr<detail::submitted<T>> s_;
-    std::optional<loop_handle> loop_; // for cancel(); empty in a default-made object
+    // The loop's inbox, for cancel(). Not a loop_handle: holding one turns the loop's deadlock
+    // report into a wait, and a finished future may be kept around long after.
+    std::shared_ptr<detail::inbox> box_;
 };
 
 namespace detail {
@@ -173,10 +176,13 @@ concurrent_future<T> submit_threadsafe(W work, const loop_handle& loop) {
 /// returned concurrent_future receives. The task belongs to the loop as any created task does:
 /// dropping the concurrent_future does not stop it. If the loop shuts down before the task
 /// finishes, the task is cancelled (get() throws eddy::cancelled_error) or, never made, dropped
-/// (get() throws eddy::loop_error). `t`'s frame was allocated on the calling thread and is
-/// freed on the loop's; a thread that exits afterwards keeps its frame pool's memory (see
-/// frame_free), so short-lived threads should pass a callable instead (below). Throws
-/// eddy::loop_error when the loop has already shut down, std::bad_alloc.
+/// (get() throws eddy::loop_error). Throws eddy::loop_error when the loop has already shut
+/// down, std::bad_alloc.
+///
+/// Prefer the callable form below. `t`'s frame came from the calling thread's frame pool and
+/// goes back to the loop thread's, so the calling thread's pool counts it as out for good:
+/// live_frames() drifts on both threads, and the calling thread, when it exits, keeps its
+/// pool's chunks (16 KiB or more) instead of freeing them.
 template <class T>
 [[nodiscard]] concurrent_future<T> run_coroutine_threadsafe(task<T> t, const loop_handle& loop) {
     return detail::submit_threadsafe<T>(std::move(t), loop);

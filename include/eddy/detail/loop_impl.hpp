@@ -49,17 +49,17 @@ inline void event_loop::shutdown() noexcept {
     }
     try {
         // Cancel every unfinished task (and the ones their cleanup creates), then let them run
-        // their cleanup to the end, as asyncio.run does.
-        bool turned = false;
+        // their cleanup to the end, as asyncio.run does. Calls still running on pool threads
+        // come back through the inbox (asyncio.run waits for its default executor too); a task
+        // that arrives meanwhile (run_coroutine_threadsafe) is cancelled like the others.
         bool last_turn = false;
         while (true) {
-            if (tasks_.empty()) {
-                // The cancelled tasks' ends posted their done-callbacks; asyncio runs those
-                // (run_until_complete turns the loop until the gather of the cancelled tasks
-                // is done). One turn more, not more: a callback that posts itself again must
-                // not hold the shutdown. With no task to cancel, nothing runs: callbacks that
-                // main's last step posted are dropped.
-                if (!turned || last_turn || ready_.empty()) {
+            if (tasks_.empty() && external_ == 0) {
+                // What the last turns posted (the cancelled tasks' done-callbacks, what main's
+                // last step scheduled with call_soon) runs in one turn more, as asyncio's
+                // run_until_complete of the cancelled tasks turns the loop for it. One, not
+                // more: a callback that posts itself again must not hold the shutdown.
+                if (last_turn || ready_.empty()) {
                     break;
                 }
                 last_turn = true;
@@ -75,11 +75,6 @@ inline void event_loop::shutdown() noexcept {
             if (!run_once()) {
                 break;
             }
-            turned = true;
-        }
-        // Calls still running on pool threads come back through the inbox (asyncio.run waits
-        // for its default executor too); then the pool's threads are joined.
-        while (external_ != 0 && run_once()) {
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "eddy: error while shutting the loop down: %s\n", e.what());
