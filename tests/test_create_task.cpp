@@ -636,6 +636,11 @@ TEST_CASE("awaiting a handle as an rvalue empties it, so its moved-out value can
         CHECK_THROWS_AS(h.result(), eddy::invalid_state_error);
         CHECK_THROWS_AS(h.exception(), eddy::invalid_state_error);
         CHECK_THROWS_AS(h.cancel(), eddy::invalid_state_error);
+        CHECK_THROWS_AS((void)h.done(), eddy::invalid_state_error);
+        CHECK_THROWS_AS((void)h.cancelled(), eddy::invalid_state_error);
+        CHECK_THROWS_AS((void)h.name(), eddy::invalid_state_error);
+        CHECK_THROWS_AS((void)h.cancelling(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(h.uncancel(), eddy::invalid_state_error);
         bool threw = false;
         try {
             (void)co_await h;

@@ -177,11 +177,13 @@ TEST_CASE("a coroutine submitted while run waits for its pool threads at shutdow
           "[run_coroutine_threadsafe][to_thread]") {
     // main ends while a to_thread call still runs; that call then submits a coroutine that
     // would sleep for an hour. Shutdown must cancel it like any pending task.
+    std::atomic<bool> call_started{false};
     std::atomic<bool> main_done{false};
     std::string outcome;
     eddy::run([&]() -> eddy::task<> {
         const eddy::loop_handle loop;
         auto worker = eddy::create_task(eddy::to_thread([&, loop] {
+            call_started = true;
             while (!main_done.load()) {
                 std::this_thread::sleep_for(100us);
             }
@@ -201,7 +203,9 @@ TEST_CASE("a coroutine submitted while run waits for its pool threads at shutdow
                 outcome = "loop closed";
             }
         }));
-        co_await eddy::sleep(1ms); // the call starts on a pool thread
+        while (!call_started.load()) { // a call not started yet would be withdrawn, not run
+            co_await eddy::sleep(1ms);
+        }
         main_done = true;
     }());
     CHECK(outcome == "cancelled");

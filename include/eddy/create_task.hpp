@@ -179,17 +179,27 @@ template <class T> class task_handle {
     }
 
     /// False for a default-constructed or moved-from handle, and after `co_await std::move(h)`.
-    /// result(), exception(), cancel() and co_await throw eddy::invalid_state_error on such a
-    /// handle; every other member requires true.
+    /// Every member that reads or awaits the task throws eddy::invalid_state_error on such a
+    /// handle; valid(), `==`, std::hash and state() work on any.
     [[nodiscard]] bool valid() const noexcept { return p_ != nullptr; }
     /// valid().
     explicit operator bool() const noexcept { return valid(); }
-    /// True once the task has finished: returned, failed or was cancelled.
-    [[nodiscard]] bool done() const noexcept { return p_->done(); }
+    /// True once the task has finished: returned, failed or was cancelled. Like every member
+    /// below that reads the task, throws eddy::invalid_state_error on an empty handle.
+    [[nodiscard]] bool done() const {
+        check_valid("done()");
+        return p_->done();
+    }
     /// True when the task finished by cancellation (cancelled_error left its coroutine).
-    [[nodiscard]] bool cancelled() const noexcept { return p_->cancelled(); }
+    [[nodiscard]] bool cancelled() const {
+        check_valid("cancelled()");
+        return p_->cancelled();
+    }
     /// The name given to create_task (empty when none).
-    [[nodiscard]] const std::string& name() const noexcept { return p_->name(); }
+    [[nodiscard]] const std::string& name() const {
+        check_valid("name()");
+        return p_->name();
+    }
 
     /// Requests cancellation; see detail::task_base::cancel. Returns false if already done.
     bool cancel(std::string message = {}) {
@@ -197,9 +207,15 @@ template <class T> class task_handle {
         return p_->cancel(std::move(message));
     }
     /// Pending cancellation requests (asyncio's cancelling()).
-    [[nodiscard]] int cancelling() const noexcept { return p_->cancelling(); }
+    [[nodiscard]] int cancelling() const {
+        check_valid("cancelling()");
+        return p_->cancelling();
+    }
     /// Withdraws one cancellation request; returns how many remain (asyncio's uncancel()).
-    int uncancel() noexcept { return p_->uncancel(); }
+    int uncancel() {
+        check_valid("uncancel()");
+        return p_->uncancel();
+    }
 
     /// The task's value. Throws eddy::invalid_state_error if it has not finished, the task's
     /// exception if it failed, eddy::cancelled_error if it was cancelled.

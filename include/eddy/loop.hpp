@@ -249,9 +249,9 @@ class event_loop {
 
     /// eddy internal: from now on, every turn runs only what was ready when it started. A
     /// follow-on item skips the turn boundary, where eddy::run sees that its main task has
-    /// ended and shutdown() cancels the tasks that cleanup creates: from the end of main on
-    /// (and in shutdown), tasks created then are cancelled before they start (none starts
-    /// eagerly either, see run_eager_step).
+    /// ended and shutdown() decides which tasks to cancel: from the end of main on (and in
+    /// shutdown), a task created then waits for that boundary (none starts eagerly either, see
+    /// run_eager_step), so a task main's last step created is cancelled before it starts.
     void stop_follow_on() noexcept {
         follow_on_budget_ = 0;
         follow_on_left_ = 0;
@@ -400,6 +400,8 @@ class event_loop {
     // Virtual clock, nothing ready, timers armed: take what has completed, give outstanding
     // real work a bounded real wait, then jump to the nearest deadline. Never sleeps for a timer.
     void advance_virtual_time();
+    /// shutdown(): true while a task it cancelled has not finished yet.
+    bool shutdown_cancel_pending() noexcept;
     [[nodiscard]] bool idle() const noexcept { return ready_.empty() && !inbox_->has_work(); }
 
     [[nodiscard]] std::uint64_t internal_in_flight() const noexcept {

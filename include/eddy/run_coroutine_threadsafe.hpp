@@ -171,30 +171,25 @@ concurrent_future<T> submit_threadsafe(W work, const loop_handle& loop) {
 }
 } // namespace detail
 
-/// Submits `t` to the loop behind `loop`, from any thread (asyncio.run_coroutine_threadsafe):
-/// on the loop's thread, on a later turn, it becomes a task (as create_task) whose outcome the
-/// returned concurrent_future receives. The task belongs to the loop as any created task does:
-/// dropping the concurrent_future does not stop it. If the loop shuts down before the task
-/// finishes, the task is cancelled (get() throws eddy::cancelled_error) or, never made, dropped
-/// (get() throws eddy::loop_error). Throws eddy::loop_error when the loop has already shut
-/// down, std::bad_alloc.
-///
-/// Prefer the callable form below. `t`'s frame came from the calling thread's frame pool and
-/// goes back to the loop thread's, so the calling thread's pool counts it as out for good:
-/// live_frames() drifts on both threads, and the calling thread, when it exits, keeps its
-/// pool's chunks (16 KiB or more) instead of freeing them.
-template <class T>
-[[nodiscard]] concurrent_future<T> run_coroutine_threadsafe(task<T> t, const loop_handle& loop) {
-    return detail::submit_threadsafe<T>(std::move(t), loop);
-}
-
-/// As above, for a callable returning task<R> (a capturing lambda): it is moved to the loop's
-/// thread and called there, so the coroutine's frame is made from the loop's pool, and kept
-/// alive in the task's frame for as long as the coroutine runs.
+/// Submits a coroutine to the loop behind `loop`, from any thread
+/// (asyncio.run_coroutine_threadsafe): `f`, a callable returning task<R> (a capturing lambda),
+/// is moved to the loop's thread and called there, and the task it returns runs as a created
+/// task (create_task) whose outcome the returned concurrent_future receives; `f` is kept alive
+/// in the task's frame for as long as the coroutine runs. The task belongs to the loop as any
+/// created task does: dropping the concurrent_future does not stop it. If the loop shuts down
+/// before the task finishes, the task is cancelled (get() throws eddy::cancelled_error) or,
+/// never made, dropped (get() throws eddy::loop_error). Throws eddy::loop_error when the loop
+/// has already shut down, std::bad_alloc.
 template <detail::task_factory F>
 [[nodiscard]] auto run_coroutine_threadsafe(F f, const loop_handle& loop) {
     using R = typename std::invoke_result_t<F&>::value_type;
     return detail::submit_threadsafe<R>(std::move(f), loop);
 }
+
+/// Not a task made on this thread: its frame comes from this thread's frame pool and would be
+/// destroyed on the loop's (see detail::frame_free). Pass a callable that makes the task on the
+/// loop's thread instead: `run_coroutine_threadsafe([=] { return fetch(url); }, h)`.
+template <class T>
+concurrent_future<T> run_coroutine_threadsafe(task<T> t, const loop_handle& loop) = delete;
 
 } // namespace eddy

@@ -179,7 +179,11 @@ inline void frame_pool::register_reaper() noexcept {
 
 /// Allocates a coroutine frame or runtime node of `n` bytes from this thread's pool.
 /// Throws std::bad_alloc when memory is exhausted. Must be released with `frame_free(p, n)`
-/// (same n); releasing on another thread is allowed (the block joins that thread's pool).
+/// (same n), on the same thread. A block released on another thread joins that thread's pool
+/// while it still lies in a chunk of the first, which frees its chunks when it exits: the
+/// block would then be handed out again from freed memory. So a coroutine frame made on one
+/// thread must be destroyed on that thread (eddy's APIs that cross threads take a callable and
+/// call it on the loop's thread: run_coroutine_threadsafe).
 // Always inlined: it is a pop from a free list, and g++ stops inlining it into a coroutine's ramp
 // function once the promise's constructor grows (measured with callgrind: +20 instructions per
 // frame, issue 9).

@@ -41,17 +41,29 @@ inline std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcep
 }
 } // namespace detail
 
+inline bool event_loop::shutdown_cancel_pending() noexcept {
+    for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
+        if (detail::task_of(n)->shutdown_cancelled_) {
+            return true;
+        }
+    }
+    return false;
+}
+
 inline void event_loop::shutdown() noexcept {
     detail::running_loop_scope scope(*this);
-    stop_follow_on(); // a task that cleanup creates is cancelled before it starts
+    stop_follow_on(); // a task main's last step created is cancelled before it starts
     if (dbg_.debug && !tasks_.empty()) {
         report_pending();
     }
     try {
-        // Cancel every unfinished task (and the ones their cleanup creates), then let them run
-        // their cleanup to the end, as asyncio.run does. Calls still running on pool threads
-        // come back through the inbox (asyncio.run waits for its default executor too); a task
-        // that arrives meanwhile (run_coroutine_threadsafe) is cancelled like the others.
+        // Cancel every unfinished task, then let them run their cleanup to the end, as
+        // asyncio.run does. A task created meanwhile (a cleanup's gather of graceful closes,
+        // its task group) runs normally while a cancelled task is still finishing, as in
+        // asyncio; the tasks still pending once none is are cancelled in turn, round after
+        // round, so that the shutdown ends. Calls still running on pool threads come back
+        // through the inbox (asyncio.run waits for its default executor too); a task that
+        // arrives meanwhile (run_coroutine_threadsafe) is cancelled in the same way.
         bool last_turn = false;
         while (true) {
             if (tasks_.empty() && external_ == 0) {
@@ -64,10 +76,10 @@ inline void event_loop::shutdown() noexcept {
                 }
                 last_turn = true;
             }
-            for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
-                 n = n->next_) {
-                detail::task_base* t = detail::task_of(n);
-                if (!t->shutdown_cancelled_) {
+            if (!shutdown_cancel_pending()) {
+                for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
+                     n = n->next_) {
+                    detail::task_base* t = detail::task_of(n);
                     t->shutdown_cancelled_ = true;
                     t->cancel({});
                 }
