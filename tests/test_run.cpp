@@ -206,6 +206,40 @@ TEST_CASE("a cleanup at shutdown may gather tasks and open a task group: they ru
     CHECK(eddy::live_frames() == frames);
 }
 
+TEST_CASE("a task that cleanup creates and awaits, waiting on what nothing will complete, is "
+          "cancelled at shutdown rather than leaked with the cleanup",
+          "[run]") {
+    const auto frames = eddy::live_frames();
+    bool helper_cancelled = false;
+    bool cleanup_done = false;
+    eddy::event never;
+    eddy::run([&]() -> eddy::task<> {
+        auto x = eddy::create_task([&]() -> eddy::task<> {
+            try {
+                co_await never.wait();
+            } catch (const eddy::cancelled_error&) {
+            }
+            auto helper = eddy::create_task([&]() -> eddy::task<> {
+                try {
+                    co_await never.wait();
+                } catch (const eddy::cancelled_error&) {
+                    helper_cancelled = true;
+                    throw;
+                }
+            });
+            try {
+                co_await helper;
+            } catch (const eddy::cancelled_error&) {
+            }
+            cleanup_done = true;
+        });
+        co_await eddy::yield(); // x starts and waits
+    }());
+    CHECK(helper_cancelled);
+    CHECK(cleanup_done);
+    CHECK(eddy::live_frames() == frames);
+}
+
 TEST_CASE("a task that cleanup leaves running at shutdown is cancelled once the cancelled tasks "
           "have finished",
           "[run]") {

@@ -402,6 +402,8 @@ class event_loop {
     void advance_virtual_time();
     /// shutdown(): true while a task it cancelled has not finished yet.
     bool shutdown_cancel_pending() noexcept;
+    /// shutdown(): cancels the tasks it has not cancelled yet; false when there were none.
+    bool shutdown_cancel_new();
     [[nodiscard]] bool idle() const noexcept { return ready_.empty() && !inbox_->has_work(); }
 
     [[nodiscard]] std::uint64_t internal_in_flight() const noexcept {

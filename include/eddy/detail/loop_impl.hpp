@@ -50,6 +50,19 @@ inline bool event_loop::shutdown_cancel_pending() noexcept {
     return false;
 }
 
+inline bool event_loop::shutdown_cancel_new() {
+    bool any = false;
+    for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
+        detail::task_base* t = detail::task_of(n);
+        if (!t->shutdown_cancelled_) {
+            t->shutdown_cancelled_ = true;
+            t->cancel({});
+            any = true;
+        }
+    }
+    return any;
+}
+
 inline void event_loop::shutdown() noexcept {
     detail::running_loop_scope scope(*this);
     stop_follow_on(); // a task main's last step created is cancelled before it starts
@@ -77,14 +90,15 @@ inline void event_loop::shutdown() noexcept {
                 last_turn = true;
             }
             if (!shutdown_cancel_pending()) {
-                for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end();
-                     n = n->next_) {
-                    detail::task_base* t = detail::task_of(n);
-                    t->shutdown_cancelled_ = true;
-                    t->cancel({});
-                }
+                shutdown_cancel_new();
             }
             if (!run_once()) {
+                // Nothing can happen any more. If a cleanup waits for a task it created, and
+                // that task for something nothing will complete, cancelling that task lets the
+                // cleanup end instead of leaking both.
+                if (shutdown_cancel_new()) {
+                    continue;
+                }
                 break;
             }
         }
