@@ -113,6 +113,24 @@ TEST_CASE("a program that does not exist is a system_error naming it", "[subproc
     }());
 }
 
+TEST_CASE("a cwd that does not exist is a system_error naming the directory", "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        std::string what;
+        int code = 0;
+        try {
+            eddy::subprocess_options o;
+            o.cwd = "/nonexistent/eddy-dir";
+            auto p = co_await eddy::create_subprocess_exec("true", {}, o);
+        } catch (const std::system_error& e) {
+            code = e.code().value();
+            what = e.what();
+        }
+        CHECK(code == ENOENT);
+        CHECK(what.find("cwd \"/nonexistent/eddy-dir\"") != std::string::npos);
+        CHECK(what.find("\"true\"") != std::string::npos);
+    }());
+}
+
 TEST_CASE("cancelling a wait stops waiting and the process can still be waited for",
           "[subprocess]") {
     pid_t pid = -1;

@@ -157,8 +157,6 @@ template <class T> class task_handle {
 
     task_handle() noexcept = default;
     /// Adopts one reference to `p` (eddy internal; use create_task).
-    explicit task_handle(detail::task_state<T>* p) noexcept : p_(p) {} // adopts a reference
-    /// Same (eddy internal: the form done-callbacks use).
     task_handle(detail::adopt_ref_t /*unused*/, detail::task_state<T>* p) noexcept : p_(p) {}
     /// Shares the task with `o`: both handles refer to the same task.
     task_handle(const task_handle& o) noexcept : p_(o.p_) {
@@ -315,7 +313,7 @@ template <class T>
     // of them writes is the same thing, see context_data).
     state->context_ = context_share(context_slot_of(&loop));
     state->add_ref(); // one reference for the running coroutine, one for the handle
-    task_handle<T> handle(state);
+    task_handle<T> handle(adopt_ref, state);
     if (loop.debug()) [[unlikely]] {
         state->set_created_at(where);
     }

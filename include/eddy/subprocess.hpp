@@ -297,8 +297,9 @@ class process {
 /// an empty signal mask and every signal at its default action (SIGPIPE included, which eddy
 /// ignores in the parent), and no fd but its three standard streams (eddy's own fds are
 /// close-on-exec). Spawning (vfork + exec) runs on the loop thread. Throws std::system_error
-/// naming the program (ENOENT when it does not exist, EACCES...); std::invalid_argument for
-/// stdio::stdout_ anywhere but stderr.
+/// naming the program (ENOENT when it does not exist, EACCES...), and naming options.cwd too
+/// when that directory is missing or not searchable; std::invalid_argument for stdio::stdout_
+/// anywhere but stderr.
 [[nodiscard]] inline task<process> create_subprocess_exec(std::string program, arguments args = {},
                                                           subprocess_options options = {}) {
     if (options.stdin_ == stdio::stdout_ || options.stdout_ == stdio::stdout_) {
@@ -388,8 +389,13 @@ class process {
                        ? ::posix_spawnp(&pid, program.c_str(), &actions, &attr, argv.data(), env)
                        : ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), env);
     if (rc != 0) {
-        throw std::system_error(rc, std::system_category(),
-                                "eddy::create_subprocess_exec(\"" + program + "\")");
+        // posix_spawn reports a failed chdir with the same errno as a failed exec: name the
+        // directory when it is the culprit (not a searchable directory), else the program.
+        std::string what = "eddy::create_subprocess_exec(\"" + program + "\")";
+        if (options.cwd && ::access(options.cwd->c_str(), X_OK) != 0) {
+            what += ": cwd \"" + *options.cwd + "\"";
+        }
+        throw std::system_error(rc, std::system_category(), what);
     }
     state->pid_ = pid;
     state->pidfd_ = detail::pidfd_open(pid);
