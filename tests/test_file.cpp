@@ -585,6 +585,33 @@ TEST_CASE("a read blocked in the kernel on a FIFO is cancelled and the file stay
     CHECK(open_fds() == fds);
 }
 
+TEST_CASE("read_file and write_file work on a FIFO, whose offset is ignored as io_uring does, on "
+          "every backend",
+          "[file]") {
+    temp_dir dir;
+    const std::string fifo = dir / "stream";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string text(100'000, 'x'); // more than a pipe holds: several reads and writes
+    eddy::run([&]() -> eddy::task<> {
+        // Each open waits (in the kernel or a worker) for the other side: run them together.
+        auto [got, none] =
+            co_await eddy::gather(eddy::read_file(fifo), eddy::write_file(fifo, text));
+        CHECK(got.size() == text.size());
+        CHECK(got == text);
+        // read_at and write_at with offsets on a pipe read and write the stream.
+        int fds[2];
+        REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+        eddy::file r(fds[0], "pipe-r");
+        eddy::file w(fds[1], "pipe-w");
+        co_await w.write_all_at(std::as_bytes(std::span("abcdef", 6)), 1000);
+        co_await w.close();
+        std::array<char, 16> buf{};
+        const std::size_t n = co_await r.read_at(std::as_writable_bytes(std::span(buf)), 500);
+        CHECK(std::string(buf.data(), n) == "abcdef");
+        co_await r.close();
+    }());
+}
+
 TEST_CASE("a close refuses cancellation: the fd is closed and the cancellation comes at the next "
           "suspension",
           "[file][cancel]") {

@@ -168,3 +168,40 @@ TEST_CASE("a done-callback whose loop has closed is dropped, not run on a dead l
     CHECK_FALSE(ran);
     CHECK(err.find("done-callback was dropped") != std::string::npos);
 }
+
+TEST_CASE("a moved-from future is empty and every use of it throws invalid_state_error",
+          "[future]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::future<int> f;
+        eddy::future<int> g = std::move(f);
+        // NOLINTBEGIN(bugprone-use-after-move): what is tested
+        CHECK_FALSE(f.valid());
+        CHECK_FALSE(static_cast<bool>(f));
+        CHECK(g.valid());
+        CHECK_THROWS_AS(f.done(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(f.cancelled(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(f.cancel(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(f.set_result(1), eddy::invalid_state_error);
+        CHECK_THROWS_AS(f.result(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(f.exception(), eddy::invalid_state_error);
+        CHECK_THROWS_AS(f.add_done_callback([](auto&) {}), eddy::invalid_state_error);
+        eddy::future<int> copy = f; // copying an empty future gives an empty one
+        CHECK_FALSE(copy.valid());
+        int refused = 0;
+        try {
+            (void)co_await f;
+        } catch (const eddy::invalid_state_error&) {
+            ++refused;
+        }
+        try {
+            (void)co_await eddy::gather(f, g);
+        } catch (const eddy::invalid_state_error&) {
+            ++refused;
+        }
+        // NOLINTEND(bugprone-use-after-move)
+        CHECK(refused == 2);
+        g.set_result(7);
+        const int v = co_await g;
+        CHECK(v == 7); // the moved-to future works
+    }());
+}

@@ -206,6 +206,48 @@ TEST_CASE("a cancelled gather propagates a child's real failure from its cleanup
     CHECK(err.empty()); // and nothing is reported as never retrieved
 }
 
+TEST_CASE("a cancelled gather(return_exceptions, ...) ends with cancelled_error even when a "
+          "child's cleanup fails",
+          "[gather][cancel]") {
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::run([]() -> eddy::task<> {
+            auto a = []() -> eddy::task<int> {
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                }
+                throw std::runtime_error("cleanup failed");
+            };
+            bool b_done = false;
+            auto b = [&b_done]() -> eddy::task<> {
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                    b_done = true;
+                    throw;
+                }
+            };
+            auto t = eddy::create_task([a, b]() -> eddy::task<> {
+                (void)co_await eddy::gather(eddy::return_exceptions, a(), b());
+            });
+            co_await eddy::sleep(2ms);
+            t.cancel("stop");
+            std::string what;
+            try {
+                co_await t;
+            } catch (const eddy::cancelled_error& e) {
+                what = e.what();
+            } catch (const std::exception& e) {
+                what = std::string("wrong: ") + e.what();
+            }
+            CHECK(what.find("stop") !=
+                  std::string::npos); // asyncio: CancelledError, not the child's
+            CHECK(b_done);            // both children finished first
+        }());
+    });
+    CHECK(err.empty()); // the child's failure counts as retrieved, as in asyncio
+}
+
 TEST_CASE("gather(return_exceptions, ...) gives a cancelled child's slot its cancelled_error",
           "[gather][cancel]") {
     eddy::run([]() -> eddy::task<> {
@@ -377,5 +419,38 @@ TEST_CASE("awaiting a gather after it was moved from, even moved again, is an "
         CHECK(a + b == 3);
         const std::vector<int> three = co_await std::move(r2);
         CHECK(three == std::vector<int>{3});
+    }());
+}
+
+TEST_CASE("a gather awaited a second time throws instead of yielding moved-from values",
+          "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        auto word = [](int n) -> eddy::task<std::string> {
+            co_return std::string(30, static_cast<char>('a' + n));
+        };
+        auto g = eddy::gather(word(0), word(1));
+        auto [x, y] = co_await g;
+        CHECK(x == std::string(30, 'a'));
+        CHECK(y == std::string(30, 'b'));
+        bool again_refused = false;
+        try {
+            (void)co_await g;
+        } catch (const eddy::invalid_state_error&) {
+            again_refused = true;
+        }
+        CHECK(again_refused);
+        std::vector<eddy::task<std::string>> v;
+        v.push_back(word(2));
+        auto r = eddy::gather(eddy::return_exceptions, std::move(v));
+        auto first = co_await r;
+        REQUIRE(first.size() == 1);
+        CHECK(first[0].value() == std::string(30, 'c'));
+        bool range_again_refused = false;
+        try {
+            (void)co_await r;
+        } catch (const eddy::invalid_state_error&) {
+            range_again_refused = true;
+        }
+        CHECK(range_again_refused);
     }());
 }

@@ -240,6 +240,88 @@ TEST_CASE("a task that cleanup creates and awaits, waiting on what nothing will 
     CHECK(eddy::live_frames() == frames);
 }
 
+TEST_CASE("a cleanup that waits again after its cancellation, on what nothing will complete, is "
+          "cancelled again at shutdown instead of leaked",
+          "[run]") {
+    const auto frames = eddy::live_frames();
+    int cancellations_seen = 0;
+    bool second_wait_cancelled = false;
+    const std::string err = eddy_test::capture_stderr([&] {
+        eddy::event never; // outlives the loop: it must not point at the task afterwards
+        eddy::run([&]() -> eddy::task<> {
+            auto worker = eddy::create_task([&]() -> eddy::task<> {
+                try {
+                    co_await eddy::sleep(1h);
+                } catch (const eddy::cancelled_error&) {
+                    ++cancellations_seen;
+                }
+                try {
+                    co_await never.wait(); // the cleanup waits for a signal that never comes
+                } catch (const eddy::cancelled_error&) {
+                    second_wait_cancelled = true;
+                    throw;
+                }
+            });
+            co_await eddy::yield();
+        }());
+    });
+    CHECK(cancellations_seen == 1);
+    CHECK(second_wait_cancelled);
+    CHECK(err.find("leaked") == std::string::npos);
+    CHECK(eddy::live_frames() == frames);
+}
+
+namespace {
+// A task that catches every cancellation and waits again (arguments, not lambda captures: the
+// lambda would die with main's frame while the task still runs in the shutdown).
+eddy::task<> stubborn(eddy::event* ev, eddy::queue<int>* q, int& swallowed) {
+    while (true) {
+        try {
+            if (q != nullptr) {
+                (void)co_await q->get();
+            } else {
+                co_await ev->wait();
+            }
+        } catch (const eddy::cancelled_error&) {
+            ++swallowed;
+        }
+    }
+}
+} // namespace
+
+TEST_CASE("a task that swallows every cancellation is leaked at shutdown, reported once by "
+          "name, and the primitive it waited on can outlive the loop",
+          "[run]") {
+    int swallowed = 0;
+    std::string err;
+    {
+        eddy::event never;
+        eddy::queue<int> q;
+        err = eddy_test::capture_stderr([&] {
+            eddy::run([&]() -> eddy::task<> {
+                auto a = eddy::create_task(stubborn(&never, nullptr, swallowed), "stubborn-event");
+                auto b = eddy::create_task(stubborn(nullptr, &q, swallowed), "stubborn-queue");
+                co_await eddy::yield();
+            }());
+        });
+        // `never` and `q` are destroyed here, after the loop: with the leaked tasks still
+        // linked in their FIFOs, their destructors would wake them into the dead loop.
+    }
+    const auto count = [&](const std::string& needle) {
+        std::size_t n = 0;
+        for (std::size_t at = err.find(needle); at != std::string::npos;
+             at = err.find(needle, at + 1)) {
+            ++n;
+        }
+        return n;
+    };
+    CHECK(count("leaked") == 2); // once per task, not once per shutdown call
+    CHECK(count("task 'stubborn-event'") == 1);
+    CHECK(count("task 'stubborn-queue'") == 1);
+    // the first cancellation, then one per round of cancelling again, for each task
+    CHECK(swallowed == 2 * (1 + eddy::event_loop::max_shutdown_recancels));
+}
+
 TEST_CASE("a task that cleanup leaves running at shutdown is cancelled once the cancelled tasks "
           "have finished",
           "[run]") {

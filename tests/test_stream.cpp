@@ -145,6 +145,35 @@ TEST_CASE("read_exactly larger than the buffer grows it and returns every byte",
     }());
 }
 
+TEST_CASE("a huge limit or a huge read_exactly allocates only what arrives", "[stream]") {
+    constexpr std::size_t huge = std::size_t{1} << 40; // "no limit": a TiB would not fit in RAM
+    auto p = eddy::pipe(huge);
+    auto& r = p.reader;
+    auto& w = p.writer;
+    const std::string long_line = pattern(300'000) + "\n"; // beyond the first buffer: it grows
+    eddy::run([&]() -> eddy::task<> {
+        w.write("short line\n");
+        w.write(long_line);
+        w.write("abc");
+        w.close();
+        const auto first = co_await r.readline();
+        CHECK(first == "short line\n");
+        const auto second = co_await r.readline();
+        CHECK(second == long_line);
+        std::string partial;
+        std::optional<std::size_t> expected;
+        try {
+            (void)co_await r.read_exactly(huge);
+        } catch (const eddy::incomplete_read_error& e) {
+            partial = e.partial();
+            expected = e.expected();
+        }
+        CHECK(partial == "abc"); // asyncio: IncompleteReadError with the 3 bytes, not MemoryError
+        CHECK(expected == huge);
+        co_await w.wait_closed();
+    }());
+}
+
 TEST_CASE("readline and read_until find separators split across writes", "[stream]") {
     auto p = eddy::pipe();
     auto& r = p.reader;

@@ -131,6 +131,36 @@ TEST_CASE("a cwd that does not exist is a system_error naming the directory", "[
     }());
 }
 
+TEST_CASE("with SIGCHLD ignored, children run and report returncode 255 with a warning, as in "
+          "asyncio",
+          "[subprocess]") {
+    struct sigaction old {};
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    REQUIRE(::sigaction(SIGCHLD, &ign, &old) == 0); // the kernel now reaps children itself
+    std::vector<int> codes;
+    std::string failure;
+    const std::string err = eddy_test::capture_stderr([&] {
+        eddy::run([&]() -> eddy::task<> {
+            try {
+                // One that exits at once (often gone before its pidfd is opened), one that
+                // lives on for a while (reaped by the kernel while wait() waits).
+                auto quick = co_await eddy::create_subprocess_exec("true");
+                codes.push_back(co_await quick.wait());
+                auto slow =
+                    co_await eddy::create_subprocess_exec("sh", {"-c", "sleep 0.05; exit 3"});
+                codes.push_back(co_await slow.wait());
+            } catch (const std::exception& e) {
+                failure = e.what();
+            }
+        }());
+    });
+    ::sigaction(SIGCHLD, &old, nullptr);
+    CHECK(failure.empty());
+    CHECK(codes == std::vector<int>{255, 255});
+    CHECK(err.find("reaped by someone else") != std::string::npos);
+}
+
 TEST_CASE("cancelling a wait stops waiting and the process can still be waited for",
           "[subprocess]") {
     pid_t pid = -1;

@@ -40,13 +40,19 @@ template <class T> class future_state final : public future_base, public pooled 
 /// A one-shot result slot (asyncio.Future). Copies share the same state; the state lives as
 /// long as any copy (or an awaiter) does. Creating one allocates its state from eddy's pool.
 /// Not thread-safe: set it from the loop's thread (cross-thread wake-ups are a later feature).
+/// A moved-from future is empty (valid() is false): every other member, and awaiting it or
+/// passing it to gather, wait, when_any or shield, throws eddy::invalid_state_error.
 template <class T = void> class future {
   public:
     using value_type = T;
 
     /// A new pending future.
     future() : s_(new detail::future_state<T>()) {}
-    future(const future& o) noexcept : s_(o.s_) { s_->add_ref(); }
+    future(const future& o) noexcept : s_(o.s_) {
+        if (s_ != nullptr) {
+            s_->add_ref();
+        }
+    }
     future(future&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
     /// Takes over one reference to `s` (eddy internal).
     future(detail::adopt_ref_t /*unused*/, detail::future_state<T>* s) noexcept : s_(s) {}
@@ -82,16 +88,24 @@ template <class T = void> class future {
         s_->set_exception(std::move(e));
     }
     /// Cancels the future: awaiters get eddy::cancelled_error. False if it was already done.
-    bool cancel(std::string message = {}) { return s_->cancel(std::move(message)); }
+    bool cancel(std::string message = {}) {
+        return checked("cancel()")->cancel(std::move(message));
+    }
 
-    [[nodiscard]] bool done() const noexcept { return s_->done(); }
+    /// False for a moved-from future (the only way to get an empty one).
+    [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+    /// valid().
+    explicit operator bool() const noexcept { return valid(); }
+
+    /// True once a result, an exception or a cancellation is set.
+    [[nodiscard]] bool done() const { return checked("done()")->done(); }
     /// True when the future was cancelled (done() is then true as well).
-    [[nodiscard]] bool cancelled() const noexcept { return s_->cancelled(); }
+    [[nodiscard]] bool cancelled() const { return checked("cancelled()")->cancelled(); }
 
     /// The value. Throws eddy::invalid_state_error if not done yet, eddy::cancelled_error if
     /// cancelled, the stored exception if one was set.
     decltype(auto) result() const { // NOLINT(modernize-use-nodiscard): void when T is void
-        if (!s_->done()) {
+        if (!checked("result()")->done()) {
             throw invalid_state_error("eddy: result() of a future that is not done");
         }
         s_->rethrow_if_failed();
@@ -100,7 +114,9 @@ template <class T = void> class future {
         }
     }
     /// The stored exception, or null. Throws as result() does when not done or cancelled.
-    [[nodiscard]] std::exception_ptr exception() const { return s_->exception(); }
+    [[nodiscard]] std::exception_ptr exception() const {
+        return checked("exception()")->exception();
+    }
 
     /// Calls `fn(future)` through call_soon on the running loop once the future is done (at
     /// once, through call_soon, if it is done already); `fn` takes the future by value or by
@@ -109,20 +125,32 @@ template <class T = void> class future {
     /// running loop.
     template <class F>
     requires std::is_invocable_v<F&, future&>
-    void add_done_callback(F fn) { detail::add_done_callback<future>(s_, std::move(fn)); }
+    void add_done_callback(F fn) {
+        detail::add_done_callback<future>(checked("add_done_callback()"), std::move(fn));
+    }
 
     /// Waits until done; yields T& (the value stays in the shared state) or rethrows. Cancelling
     /// the awaiting task cancels the future (asyncio semantics).
-    [[nodiscard]] auto operator co_await() const noexcept {
-        return detail::state_awaiter<T, false>{s_, &s_->value_};
+    [[nodiscard]] auto operator co_await() const {
+        return detail::state_awaiter<T, false>{checked("co_await"), &s_->value_};
     }
 
-    /// The shared state (for gather and other combinators).
-    [[nodiscard]] detail::future_state<T>* state() const noexcept { return s_; }
+    /// The shared state (for gather and other combinators). Throws on an empty future.
+    [[nodiscard]] detail::future_state<T>* state() const { return checked("use"); }
 
   private:
+    detail::future_state<T>* checked(const char* what) const {
+        if (s_ == nullptr) [[unlikely]] {
+            throw_empty(what);
+        }
+        return s_;
+    }
+    [[noreturn, gnu::noinline, gnu::cold]] static void throw_empty(const char* what) {
+        throw invalid_state_error(std::string("eddy::future: ") + what +
+                                  " on an empty (moved-from) future");
+    }
     void check_pending(const char* what) const {
-        if (s_->done()) {
+        if (checked(what)->done()) {
             throw invalid_state_error(std::string("eddy::future::") + what +
                                       ": the future is already done");
         }

@@ -80,6 +80,7 @@ struct gather_core : suspension {
     bool cancelling_ = false;
     bool failed_ = false;
     bool moved_from_ = false;
+    bool taken_ = false; // an await_resume took the results (moved them out)
 
     gather_core() = default;
     gather_core(const gather_core&) = delete;
@@ -157,16 +158,22 @@ struct gather_core : suspension {
     }
 
     /// Common start of await_resume: stop listening; after a cancellation, propagate a child's
-    /// real failure if one happened (asyncio does), else cancelled_error.
+    /// real failure if one happened (asyncio does, without return_exceptions), else
+    /// cancelled_error. A second await, once the first took the values, throws.
     void resume_checks() {
         if (moved_from_) [[unlikely]] {
             throw invalid_state_error("eddy::gather awaited after it was moved from");
+        }
+        if (taken_) [[unlikely]] {
+            // The first await moved the values out: a second would yield moved-from ones.
+            throw invalid_state_error("eddy::gather awaited again after its results were taken "
+                                      "(keep the first co_await's result)");
         }
         detach();
         finish_wait();
         if (cancelling_) {
             failed_ = true; // every child's outcome is accounted for now
-            for (std::size_t i = 0; i < count_; ++i) {
+            for (std::size_t i = 0; i < count_ && !settle_all_; ++i) {
                 future_base* s = children_[i].state;
                 if (s->failed() && !s->cancelled()) {
                     s->rethrow_if_failed();
@@ -251,12 +258,20 @@ template <class T> struct as_handle<task<T>> {
 template <class T> struct as_handle<task_handle<T>> {
     using type = task_handle<T>;
     using value = T;
-    static task_handle<T> make(task_handle<T> h) noexcept { return h; } // lvalues are copied
+    static task_handle<T> make(task_handle<T> h) { // lvalues are copied
+        if (!h.valid()) {
+            throw invalid_state_error("eddy: an empty task_handle given to gather or when_any");
+        }
+        return h;
+    }
 };
 template <class T> struct as_handle<future<T>> {
     using type = future<T>;
     using value = T;
-    static future<T> make(future<T> f) noexcept { return f; }
+    static future<T> make(future<T> f) {
+        (void)f.state(); // throws invalid_state_error on an empty (moved-from) future
+        return f;
+    }
 };
 
 /// Any other awaitable, taken by rvalue only (an lvalue awaiter is not moved from silently).
@@ -325,11 +340,13 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
     result_type await_resume() {
         core_.resume_checks();
         if constexpr (Settle) {
+            core_.taken_ = true;
             return std::apply(
                 [](auto&... h) { return result_type(take_outcome<typename H::value_type>(h)...); },
                 handles_);
         } else {
             core_.rethrow_first_failure();
+            core_.taken_ = true;
             return std::apply(
                 [](auto&... h) { return result_type(take_value<typename H::value_type>(h)...); },
                 handles_);
@@ -339,7 +356,12 @@ template <bool Settle, class... H> class [[nodiscard]] gather_tuple {
   private:
     void bind() noexcept {
         std::size_t i = 0;
-        std::apply([&](auto&... h) { ((children_[i++].state = h.state()), ...); }, handles_);
+        try {
+            std::apply([&](auto&... h) { ((children_[i++].state = h.state()), ...); }, handles_);
+        } catch (...) {
+            // A future's state() throws when it is empty; as_handle::make refused empty ones.
+            std::terminate();
+        }
         core_.bind(children_.data(), sizeof...(H), Settle);
     }
 
@@ -382,6 +404,7 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
         if constexpr (!Settle) {
             core_.rethrow_first_failure();
         }
+        core_.taken_ = true;
         std::vector<element> out;
         out.reserve(handles_.size());
         for (H& h : handles_) {
@@ -436,7 +459,9 @@ template <class R> auto handles_of(R&& range) {
 /// running if gather throws first).
 /// Throws: the first failure as soon as it happens, while the other children keep running;
 /// eddy::cancelled_error if the awaiting task is cancelled, after cancelling every child and
-/// waiting for them to finish. Needs a running loop (eddy::loop_error otherwise).
+/// waiting for them to finish. Needs a running loop (eddy::loop_error otherwise). The values
+/// are moved out by the await that yields them: a gather kept as an lvalue and awaited again
+/// throws eddy::invalid_state_error (keep the first result).
 template <class... A>
 requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...)) [[nodiscard]] auto gather(A&&... aws) {
     return detail::gather_tuple<false, detail::handle_of<A>...>(std::tuple<detail::handle_of<A>...>{
@@ -444,7 +469,9 @@ requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...)) [[nodiscard]] auto 
 }
 
 /// gather(return_exceptions, ...): waits for every child and yields a tuple of outcome<T>,
-/// each holding that child's value or exception (asyncio's return_exceptions=True).
+/// each holding that child's value or exception (asyncio's return_exceptions=True). Cancelled
+/// from outside, it throws cancelled_error once the children have finished, whatever they
+/// ended with (asyncio's too).
 template <class... A>
 requires(sizeof...(A) > 0 && (detail::gatherable<A> && ...))
     [[nodiscard]] auto gather(return_exceptions_t, A&&... aws) {

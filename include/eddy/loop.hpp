@@ -242,6 +242,10 @@ class event_loop {
     /// is outstanding (none: no real wait at all).
     static constexpr std::int64_t virtual_grace_ns = 10'000'000;
 
+    /// How many more times shutdown() cancels the tasks that took their cancellation and wait
+    /// again for what nothing can complete, before it gives up on them (they are leaked).
+    static constexpr int max_shutdown_recancels = 16;
+
     /// Turns in a row with ready work after which the kernel is polled without waiting.
     static constexpr std::uint32_t poll_interval = 8;
     /// Items that became ready during a turn that the same turn may still run (see turn()).
@@ -404,6 +408,9 @@ class event_loop {
     bool shutdown_cancel_pending() noexcept;
     /// shutdown(): cancels the tasks it has not cancelled yet; false when there were none.
     bool shutdown_cancel_new();
+    /// shutdown(), once nothing can happen any more: cancels again every task suspended in an
+    /// awaiter that takes cancellations; false when there was none.
+    bool shutdown_cancel_again();
     [[nodiscard]] bool idle() const noexcept { return ready_.empty() && !inbox_->has_work(); }
 
     [[nodiscard]] std::uint64_t internal_in_flight() const noexcept {

@@ -56,7 +56,6 @@ class stream_reader {
             ::close(fd);
             throw std::invalid_argument("eddy::stream_reader: the limit must be positive");
         }
-        min_capacity_ = round_up(std::max(limit + 4096, std::size_t{64} * 1024));
     }
     stream_reader(const stream_reader&) = delete;
     stream_reader& operator=(const stream_reader&) = delete;
@@ -122,13 +121,14 @@ class stream_reader {
 
     /// Exactly `n` bytes. Throws eddy::incomplete_read_error at end of file with the bytes
     /// that came (consumed) and `n`; std::system_error and cancelled_error as read(n) (a
-    /// cancelled read_exactly consumes nothing). Grows the buffer to n if needed.
+    /// cancelled read_exactly consumes nothing). The buffer grows with what arrives, up to n: a
+    /// huge n that end of file cuts short allocates only what came.
     [[nodiscard]] task<std::string> read_exactly(std::size_t n) {
         busy_scope busy(*this, "read_exactly");
         if (n == 0) {
             co_return std::string();
         }
-        reserve(n);
+        reserve(std::min(n, max_eager_reserve));
         while (buffered() < n) {
             if (eof_) {
                 throw incomplete_read_error(take(buffered()), n);
@@ -218,8 +218,8 @@ class stream_reader {
         if (sep.empty()) {
             throw std::invalid_argument("eddy::stream_reader::read_until: empty separator");
         }
-        // Room for the longest chunk that can succeed: limit bytes, then the separator.
-        reserve(limit_ + sep.size());
+        // The buffer grows as the chunk does (fill() doubles a full one), not to the limit up
+        // front: a huge limit ("no limit") costs nothing until a line is that long.
         std::size_t offset = 0; // where the separator can start that was not searched yet
         for (;;) {
             const std::size_t len = buffered();
@@ -254,14 +254,14 @@ class stream_reader {
     /// The kernel read that appends to the buffer. The buffer is never reallocated or moved
     /// while it is in flight: only the reader's own (busy) operation touches it.
     [[nodiscard]] detail::io_awaiter<std::size_t> fill() {
-        reserve(min_capacity_);
+        reserve(min_capacity);
         if (end_ == cap_) {
             if (begin_ > 0) {
                 std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
                 end_ -= begin_;
                 begin_ = 0;
             } else {
-                reserve(cap_ * 2); // callers never fill a full buffer; stay safe if one does
+                reserve(cap_ * 2); // a chunk (a long line, read_exactly) that fills the buffer
             }
         }
         return {detail::transfer_op(io_.read, fd_, buf_.get() + end_, cap_ - end_, io_.read_flags),
@@ -276,7 +276,7 @@ class stream_reader {
         if (cap_ >= need) {
             return;
         }
-        const std::size_t cap = round_up(std::max(need, min_capacity_));
+        const std::size_t cap = round_up(std::max(need, min_capacity));
         auto fresh = std::make_unique_for_overwrite<std::byte[]>(cap);
         if (end_ > begin_) {
             std::memcpy(fresh.get(), buf_.get() + begin_, end_ - begin_);
@@ -314,7 +314,6 @@ class stream_reader {
         }
         fd_ = std::exchange(o.fd_, -1);
         limit_ = o.limit_;
-        min_capacity_ = o.min_capacity_;
         io_ = std::move(o.io_);
         buf_ = std::move(o.buf_);
         cap_ = std::exchange(o.cap_, 0);
@@ -324,8 +323,10 @@ class stream_reader {
     }
 
     int fd_ = -1;
+    // The first buffer's size, and the most read_exactly reserves before bytes arrive.
+    static constexpr std::size_t min_capacity = std::size_t{64} * 1024;
+    static constexpr std::size_t max_eager_reserve = std::size_t{1} << 20;
     std::size_t limit_ = default_limit;
-    std::size_t min_capacity_ = std::size_t{64} * 1024;
     detail::stream_io io_;
     std::unique_ptr<std::byte[]> buf_;
     std::size_t cap_ = 0;

@@ -101,6 +101,17 @@ inline int returncode_of(const siginfo_t& info) noexcept {
 /// that has it: poll the pidfd, then a non-blocking waitid.
 inline thread_local bool reap_by_poll_ = false;
 
+/// The returncode of a child that someone else reaped: the kernel does when SIGCHLD is ignored
+/// (SIG_IGN or SA_NOCLDWAIT), and so does a waitpid(-1) elsewhere in the program. Its status is
+/// lost; asyncio reports 255 with a warning, and so does eddy.
+inline int unknown_returncode(pid_t pid) noexcept {
+    std::fprintf(stderr,
+                 "eddy: child process %d was reaped by someone else (SIGCHLD ignored?); its exit "
+                 "status is unknown, reported as 255\n",
+                 static_cast<int>(pid));
+    return 255;
+}
+
 /// A process's state, on the heap so that `process` can move while tasks wait on it.
 struct process_state {
     pid_t pid_ = -1;
@@ -149,7 +160,9 @@ class process {
                    errno == EINTR) {
             }
         }
-        ::close(s_->pidfd_);
+        if (s_->pidfd_ >= 0) {
+            ::close(s_->pidfd_);
+        }
     }
 
     /// The child's process id.
@@ -270,6 +283,7 @@ class process {
 
     static task<> reap(detail::process_state& s) {
         siginfo_t info{};
+        bool reaped_elsewhere = false;
         if (get_running_loop().io().supports(detail::op_kind::waitid) && !detail::reap_by_poll_) {
             detail::io_op op;
             op.kind = detail::op_kind::waitid;
@@ -277,16 +291,28 @@ class process {
             op.len = P_PIDFD;
             op.flags = WEXITED;
             op.buf2 = &info;
-            (void)co_await detail::io_awaiter<int>(op, "process::wait");
+            try {
+                (void)co_await detail::io_awaiter<int>(op, "process::wait");
+            } catch (const std::system_error& e) {
+                if (e.code().value() != ECHILD) {
+                    throw;
+                }
+                reaped_elsewhere = true;
+            }
         } else {
             (void)co_await poll(s.pidfd_, POLLIN);
             while (::waitid(P_PIDFD, static_cast<id_t>(s.pidfd_), &info, WEXITED) < 0) {
+                if (errno == ECHILD) {
+                    reaped_elsewhere = true;
+                    break;
+                }
                 if (errno != EINTR) {
                     throw std::system_error(errno, std::system_category(), "eddy::process::wait");
                 }
             }
         }
-        s.returncode_ = detail::returncode_of(info);
+        s.returncode_ =
+            reaped_elsewhere ? detail::unknown_returncode(s.pid_) : detail::returncode_of(info);
     }
 
     std::unique_ptr<detail::process_state> s_;
@@ -399,6 +425,12 @@ class process {
     }
     state->pid_ = pid;
     state->pidfd_ = detail::pidfd_open(pid);
+    if (state->pidfd_ < 0 && errno == ESRCH) {
+        // The child ran and is gone already, reaped by someone else (see unknown_returncode):
+        // the spawn succeeded, so this is not an error (a retry could run it twice).
+        state->returncode_ = detail::unknown_returncode(pid);
+        co_return process(std::move(state));
+    }
     if (state->pidfd_ < 0) {
         const int err = errno;
         ::kill(pid, SIGKILL);

@@ -88,13 +88,19 @@ class blocking_workers {
         long rc = 0;
         do {
             switch (op.kind) {
+            // A stream (pipe, FIFO, terminal) refuses an offset with ESPIPE: io_uring ignores
+            // the offset there, and so does this fallback.
             case op_kind::read:
-                rc = at_position ? ::read(op.fd, op.buf, op.len)
-                                 : ::pread(op.fd, op.buf, op.len, offset);
+                rc = at_position ? -1 : ::pread(op.fd, op.buf, op.len, offset);
+                if (at_position || (rc < 0 && errno == ESPIPE)) {
+                    rc = ::read(op.fd, op.buf, op.len);
+                }
                 break;
             case op_kind::write:
-                rc = at_position ? ::write(op.fd, op.buf, op.len)
-                                 : ::pwrite(op.fd, op.buf, op.len, offset);
+                rc = at_position ? -1 : ::pwrite(op.fd, op.buf, op.len, offset);
+                if (at_position || (rc < 0 && errno == ESPIPE)) {
+                    rc = ::write(op.fd, op.buf, op.len);
+                }
                 break;
             case op_kind::openat:
                 rc = ::openat(op.fd, static_cast<const char*>(op.buf), static_cast<int>(op.flags),

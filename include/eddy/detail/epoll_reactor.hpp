@@ -549,6 +549,13 @@ inline epoll_reactor::outcome epoll_reactor::attempt(io_op& op, bool after_ready
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             return outcome::blocked; // a regular file that would block goes to a worker
         }
+        if (errno == ESPIPE && !at_position &&
+            (op.kind == op_kind::read || op.kind == op_kind::write)) {
+            // A pipe, FIFO or terminal has no position: io_uring ignores the offset there and
+            // reads or writes the stream (read_file("/dev/stdin") works). Do the same.
+            op.offset = static_cast<std::uint64_t>(-1);
+            return attempt(op, after_ready, revents);
+        }
         return set(rc);
     }
 }

@@ -63,6 +63,18 @@ inline bool event_loop::shutdown_cancel_new() {
     return any;
 }
 
+inline bool event_loop::shutdown_cancel_again() {
+    bool any = false;
+    for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
+        detail::task_base* t = detail::task_of(n);
+        if (t->waits_cancellably()) {
+            t->cancel({});
+            any = true;
+        }
+    }
+    return any;
+}
+
 inline void event_loop::shutdown() noexcept {
     detail::running_loop_scope scope(*this);
     stop_follow_on(); // a task main's last step created is cancelled before it starts
@@ -78,6 +90,7 @@ inline void event_loop::shutdown() noexcept {
         // through the inbox (asyncio.run waits for its default executor too); a task that
         // arrives meanwhile (run_coroutine_threadsafe) is cancelled in the same way.
         bool last_turn = false;
+        int recancels_left = max_shutdown_recancels;
         while (true) {
             if (tasks_.empty() && external_ == 0) {
                 // What the last turns posted (the cancelled tasks' done-callbacks, what main's
@@ -97,6 +110,14 @@ inline void event_loop::shutdown() noexcept {
                 // that task for something nothing will complete, cancelling that task lets the
                 // cleanup end instead of leaking both.
                 if (shutdown_cancel_new()) {
+                    continue;
+                }
+                // A task that took its cancellation and then waits again (a cleanup awaiting
+                // an event nobody will set) can only end if it is cancelled once more; asyncio
+                // would hang here. A bounded number of times: a task that swallows every
+                // cancellation in a loop is given up on below.
+                if (recancels_left > 0 && shutdown_cancel_again()) {
+                    --recancels_left;
                     continue;
                 }
                 break;
@@ -127,11 +148,21 @@ inline void event_loop::shutdown() noexcept {
         const std::uint64_t one = 1;
         (void)::write(inbox_->fd(), &one, sizeof one);
     }
-    for (detail::list_node* n = tasks_.front(); n != nullptr && n != tasks_.end(); n = n->next_) {
-        // Waiting on something that ignores cancellation and that nothing can complete: the
-        // frame cannot be resumed and destroying it would free memory still referenced.
-        std::fprintf(stderr,
-                     "eddy: a task ignored cancellation and can never resume; it is leaked\n");
+    while (detail::list_node* n = tasks_.pop_front()) {
+        // Waiting on something that nothing can complete, after every cancellation: the frame
+        // cannot be resumed, and destroying it would free memory still referenced. It is
+        // leaked, but taken out of what it waits on, so that a primitive outliving the loop
+        // (a global event, a queue) cannot wake it into the dead loop; and out of the task
+        // list, so that a second shutdown (the destructor after eddy::run's) is silent.
+        detail::task_base* t = detail::task_of(n);
+        t->abandon_wait();
+        try {
+            std::fprintf(stderr,
+                         "eddy: %s was cancelled %d time(s) and still waits for something "
+                         "nothing can complete; it is leaked (its frame is never freed)\n",
+                         detail::task_title(*t).c_str(), t->cancelling());
+        } catch (...) { // NOLINT(bugprone-empty-catch): out of memory for the message
+        }
     }
     // Callbacks that never ran are dropped; each posted one is still in the ready queue or
     // the timer heap and is released when popped.

@@ -106,6 +106,18 @@ class task_base : public future_base, public task_link {
     /// instant): the task gets cancelled_error at its next suspension instead.
     void defer_cancel() noexcept { must_cancel_ = true; }
 
+    /// True while the task is suspended in an eddy awaiter that takes cancellations.
+    [[nodiscard]] bool waits_cancellably() const noexcept { return hook_ != nullptr; }
+    /// For a loop that gives up on this task (it can never resume): takes it out of what it
+    /// waits on (a primitive's FIFO, a timer, a gather's children), so that nothing outliving
+    /// the loop wakes it later. Its resumption is queued and dropped with the loop's queue.
+    void abandon_wait() noexcept {
+        if (cancel_hook* h = hook_; h != nullptr) {
+            (void)h->cancel_(h, true);
+        }
+        hook_ = nullptr;
+    }
+
     void set_hook(cancel_hook* h) noexcept { hook_ = h; }
     void clear_hook(cancel_hook* h) noexcept {
         if (hook_ == h) {
