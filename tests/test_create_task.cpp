@@ -2,6 +2,7 @@
 #include "helpers.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -841,4 +842,72 @@ TEST_CASE("a done-callback of a task that finishes in the turn main ends still r
         co_await ev.wait();
     }());
     CHECK(ran);
+}
+
+TEST_CASE("a move-only result shared by several handles is never moved out from under them",
+          "[create_task]") {
+    eddy::run([]() -> eddy::task<> {
+        auto make = [](int x) -> eddy::task<std::unique_ptr<int>> {
+            co_await eddy::yield();
+            co_return std::make_unique<int>(x);
+        };
+        auto h1 = eddy::create_task(make(4));
+        auto h2 = h1;
+        // By value while h2 shares it: refused, and the value stays for h2.
+        bool refused = false;
+        try {
+            (void)co_await std::move(h1);
+        } catch (const eddy::invalid_state_error&) {
+            refused = true;
+        }
+        CHECK(refused);
+        const std::unique_ptr<int>& kept = co_await h2; // an lvalue await: a reference
+        REQUIRE(kept != nullptr);
+        CHECK(*kept == 4);
+        // gather of a shared handle: refused too, and h2 keeps its value.
+        bool gather_refused = false;
+        try {
+            (void)co_await eddy::gather(h2);
+        } catch (const eddy::invalid_state_error&) {
+            gather_refused = true;
+        }
+        CHECK(gather_refused);
+        CHECK(*h2.result() == 4);
+        // The last handle, given up: the value is moved out.
+        std::unique_ptr<int> taken = co_await std::move(h2);
+        REQUIRE(taken != nullptr);
+        CHECK(*taken == 4);
+        auto h3 = eddy::create_task(make(5));
+        auto [only] = co_await eddy::gather(std::move(h3));
+        REQUIRE(only != nullptr);
+        CHECK(*only == 5);
+    }());
+}
+
+namespace {
+eddy::task<int> chain_start() {
+    co_await eddy::sleep(1ms);
+    co_return 0;
+}
+eddy::task<int> chain_link(eddy::task_handle<int> previous) {
+    co_return 1 + co_await previous;
+}
+} // namespace
+
+TEST_CASE("a long chain of tasks each holding the previous one's handle is freed without deep "
+          "recursion",
+          "[create_task]") {
+    // The last task's frame holds the only handle to the one before, and so on: freeing them
+    // one inside the other recursed once per task and overflowed the stack near 70,000.
+    constexpr int n = 150'000;
+    const auto frames = eddy::live_frames();
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<int> last = eddy::create_task(chain_start());
+        for (int i = 1; i < n; ++i) {
+            last = eddy::create_task(chain_link(std::move(last)));
+        }
+        const int length = co_await std::move(last);
+        CHECK(length == n - 1);
+    }());
+    CHECK(eddy::live_frames() == frames);
 }

@@ -2,6 +2,7 @@
 #include "helpers.hpp"
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -203,5 +204,55 @@ TEST_CASE("a moved-from future is empty and every use of it throws invalid_state
         g.set_result(7);
         const int v = co_await g;
         CHECK(v == 7); // the moved-to future works
+    }());
+}
+
+namespace {
+eddy::future<std::vector<int>> ready_future(int n) {
+    eddy::future<std::vector<int>> f;
+    f.set_result(std::vector<int>(static_cast<std::size_t>(n), 7));
+    return f;
+}
+} // namespace
+
+TEST_CASE("awaiting a future as an rvalue yields its value, so a temporary future leaves no "
+          "dangling reference",
+          "[future]") {
+    eddy::run([]() -> eddy::task<> {
+        // The task wait_for returns, and the future inside it, are gone before the loop body
+        // runs: a reference into the future's state would dangle.
+        long sum = 0;
+        for (const int x : co_await eddy::wait_for(ready_future(100), 1s)) {
+            sum += x;
+        }
+        CHECK(sum == 700);
+        std::vector<int> direct = co_await ready_future(3);
+        CHECK(direct.size() == 3);
+        std::vector<int> shielded = co_await eddy::shield(ready_future(4));
+        CHECK(shielded.size() == 4);
+        // An lvalue future still yields a reference into its state, which it keeps alive.
+        auto f = ready_future(2);
+        std::vector<int>& ref = co_await f;
+        ref.push_back(8);
+        const std::vector<int>& again = co_await f;
+        CHECK(again.size() == 3);
+        // Given up with std::move: the value is moved out, the future is empty.
+        std::vector<int> moved = co_await std::move(f);
+        CHECK(moved.size() == 3);
+        CHECK_FALSE(f.valid()); // NOLINT(bugprone-use-after-move): what is tested
+        // A move-only value shared with another copy is refused, not stolen.
+        eddy::future<std::unique_ptr<int>> p;
+        p.set_result(std::make_unique<int>(9));
+        auto p2 = p;
+        bool refused = false;
+        try {
+            (void)co_await std::move(p);
+        } catch (const eddy::invalid_state_error&) {
+            refused = true;
+        }
+        CHECK(refused);
+        const std::unique_ptr<int>& still = co_await p2;
+        REQUIRE(still != nullptr);
+        CHECK(*still == 9);
     }());
 }

@@ -1,8 +1,11 @@
 // sleep, sleep_until, yield: timer order, FIFO for equal deadlines, fairness, no allocation.
 #include "helpers.hpp"
 
+#include <atomic>
+#include <cmath>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -131,4 +134,60 @@ TEST_CASE("sleeping for hours::max() waits until cancelled instead of overflowin
         h.cancel();
         CHECK_THROWS_AS(co_await h, eddy::cancelled_error);
     }());
+}
+
+TEST_CASE("deadlines at the clock's extremes neither hang nor fire early, and a NaN duration "
+          "counts as zero",
+          "[sleep]") {
+    std::atomic<bool> finished{false};
+    bool watchdog_fired = false;
+    bool min_sleep_done = false;
+    bool at_min_fired = false;
+    bool nan_fired = false;
+    int never_fired = 0;
+    eddy::run([&]() -> eddy::task<> {
+        auto work = eddy::create_task([&]() -> eddy::task<> {
+            // A deadline near INT64_MIN is in the past: it must not wrap into a wait of centuries.
+            co_await eddy::sleep_until(eddy::clock::time_point::min());
+            min_sleep_done = true;
+            auto a = eddy::call_at(eddy::clock::time_point::min(), [&] { at_min_fired = true; });
+            // Too far for the clock: never (hours::max() * 3600e9 ns overflows int64).
+            auto b = eddy::call_later(std::chrono::hours::max(), [&] { ++never_fired; });
+            auto c = eddy::call_later(std::chrono::nanoseconds::max(), [&] { ++never_fired; });
+            auto d =
+                eddy::call_later(std::chrono::duration<double>(INFINITY), [&] { ++never_fired; });
+            auto e =
+                eddy::call_later(std::chrono::duration<double>(NAN), [&] { nan_fired = true; });
+            co_await eddy::sleep(std::chrono::duration<double>(NAN)); // returns, like sleep(0)
+            co_await eddy::sleep(20ms);
+            b.cancel();
+            c.cancel();
+            d.cancel();
+        });
+        // If a timer makes the loop wait for centuries, cancel the work from another thread
+        // after 10 s so that the test fails instead of hanging.
+        eddy::loop_handle loop;
+        std::thread watchdog([&, loop] {
+            for (int i = 0; i < 100 && !finished; ++i) {
+                std::this_thread::sleep_for(100ms);
+            }
+            if (!finished) {
+                loop.call_soon_threadsafe([&] {
+                    watchdog_fired = true;
+                    work.cancel();
+                });
+            }
+        });
+        try {
+            co_await work;
+        } catch (const eddy::cancelled_error&) {
+        }
+        finished = true;
+        watchdog.join(); // at most 100 ms of blocking the loop
+    }());
+    CHECK_FALSE(watchdog_fired);
+    CHECK(min_sleep_done);
+    CHECK(at_min_fired);
+    CHECK(nan_fired);
+    CHECK(never_fired == 0);
 }

@@ -337,6 +337,10 @@ TEST_CASE("read_some serves buffered bytes first, then reads into the caller's m
         const auto n2 = co_await r.read_some(buf);
         CHECK(std::string(reinterpret_cast<const char*>(buf.data()), n2) == "direct");
         CHECK(r.buffered() == 0);
+        w.write("chars");
+        std::array<char, 8> text{};
+        const auto nc = co_await r.read_some(text); // a span of char works too
+        CHECK(std::string(text.data(), nc) == "chars");
         w.close();
         const auto n3 = co_await r.read_some(buf);
         CHECK(n3 == 0);

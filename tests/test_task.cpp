@@ -2,7 +2,9 @@
 #include "helpers.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 using eddy_test::tracked;
@@ -184,4 +186,72 @@ TEST_CASE("awaiting an rvalue task yields a value that outlives the task", "[tas
         co_return total;
     }());
     CHECK(sum == 10);
+}
+
+namespace {
+// A type whose unary & is deleted: eddy must take addresses with std::addressof.
+struct no_address_of {
+    int v = 1;
+    void operator&() const = delete;
+};
+eddy::task<std::vector<int>> braced_list() {
+    co_return {1, 2, 3};
+}
+eddy::task<std::optional<int>> braced_empty() {
+    co_return {};
+}
+eddy::task<std::pair<int, int>> braced_pair() {
+    co_return {4, 5};
+}
+eddy::task<const std::string> const_value() {
+    co_return std::string(40, 'c');
+}
+eddy::task<no_address_of> odd_value() {
+    co_return no_address_of{7};
+}
+const no_address_of odd_global{8};
+eddy::task<const no_address_of&> odd_reference() {
+    co_return odd_global;
+}
+} // namespace
+
+// A task<const X&> or future<const X&> given a temporary would hold a reference that dangles at
+// once: that does not compile. An lvalue does.
+template <class P, class A>
+concept can_return = requires(P& p, A&& a) {
+    p.return_value(std::forward<A>(a));
+};
+template <class F, class A>
+concept can_set = requires(F& f, A&& a) {
+    f.set_result(std::forward<A>(a));
+};
+static_assert(!can_return<eddy::detail::task_promise<const int&>, int>);
+static_assert(can_return<eddy::detail::task_promise<const int&>, const int&>);
+static_assert(can_return<eddy::detail::task_promise<int&>, int&>);
+static_assert(!can_set<eddy::future<const std::string&>, std::string>);
+static_assert(can_set<eddy::future<const std::string&>, const std::string&>);
+static_assert(can_set<eddy::future<std::string>, std::string>);
+
+TEST_CASE("co_return takes braced lists, const result types and types without a usable &",
+          "[task]") {
+    eddy::run([]() -> eddy::task<> {
+        const std::vector<int> v = co_await braced_list();
+        CHECK(v == std::vector<int>{1, 2, 3});
+        const std::optional<int> none = co_await braced_empty();
+        CHECK_FALSE(none.has_value());
+        const std::pair<int, int> p = co_await braced_pair();
+        CHECK(p == std::pair{4, 5});
+        const std::string c = co_await const_value();
+        CHECK(c == std::string(40, 'c'));
+        auto [c2] = co_await eddy::gather(const_value());
+        CHECK(c2 == c);
+        eddy::future<const int> fc;
+        fc.set_result(3);
+        const int three = co_await fc;
+        CHECK(three == 3);
+        const no_address_of odd = co_await odd_value();
+        CHECK(odd.v == 7);
+        const no_address_of& ref = co_await odd_reference();
+        CHECK(ref.v == 8);
+    }());
 }

@@ -5,6 +5,7 @@
 #include "eddy/detail/context.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/loop.hpp"
+#include "eddy/sleep.hpp"
 
 #include <chrono>
 #include <type_traits>
@@ -113,12 +114,19 @@ requires std::is_invocable_v < std::decay_t<F>
     return callback_handle(n);
 }
 
-/// Runs `f()` after `delay` on the loop clock.
+/// Runs `f()` after `delay` on the loop clock. A delay too long for the clock (hours::max(),
+/// +infinity) means never; a negative one, or NaN, means at once (on the next turn).
 template <class Rep, class Period, class F>
 requires std::is_invocable_v < std::decay_t<F>
 & > callback_handle call_later(std::chrono::duration<Rep, Period> delay, F&& f) {
-    return call_at(get_running_loop().time() + std::chrono::duration_cast<clock::duration>(delay),
-                   std::forward<F>(f));
+    event_loop& loop = get_running_loop();
+    const std::int64_t d = detail::saturated_ns(delay);
+    const std::int64_t now = loop.now_ns();
+    const std::int64_t when = d > INT64_MAX - now ? INT64_MAX : now + d; // now >= 0: no underflow
+    detail::callback_node* n = detail::make_callback(
+        loop, std::forward<F>(f), detail::context_share(detail::current_context_slot()));
+    loop.post_at(*n, when);
+    return callback_handle(n);
 }
 
 } // namespace eddy

@@ -68,7 +68,7 @@ template <class T> class task_state final : public task_base, public pooled {
     }
 
   protected:
-    void destroy() noexcept override { delete this; }
+    void destroy() noexcept override { delete_bounded(this); }
 
   private:
     static bool is_cancellation(const std::exception_ptr& e) noexcept {

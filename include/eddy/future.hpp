@@ -68,8 +68,10 @@ template <class T = void> class future {
 
     /// Sets the value and wakes every awaiter (they resume on a later loop turn). Throws
     /// eddy::invalid_state_error if the future is already done (InvalidStateError).
+    /// For future<X&>, `v` must be an lvalue: a reference to a temporary would dangle at once.
     template <class U = T>
-    requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>) void set_result(U&& v) {
+    requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&> &&
+             (!std::is_reference_v<T> || std::is_lvalue_reference_v<U>)) void set_result(U&& v) {
         check_pending("set_result");
         s_->value_.emplace(std::forward<U>(v));
         s_->set_done();
@@ -131,8 +133,18 @@ template <class T = void> class future {
 
     /// Waits until done; yields T& (the value stays in the shared state) or rethrows. Cancelling
     /// the awaiting task cancels the future (asyncio semantics).
-    [[nodiscard]] auto operator co_await() const {
+    [[nodiscard]] auto operator co_await() const& {
         return detail::state_awaiter<T, false>{checked("co_await"), &s_->value_};
+    }
+    /// As above, but yields T by value, and the future gives its reference to the await (it is
+    /// empty afterwards): a temporary future (`co_await make_future()`, `wait_for(f(), 1s)`)
+    /// cannot leave a reference into a state nobody holds. The value is moved out when no other
+    /// copy shares the state, else copied; a move-only one shared with another copy throws
+    /// eddy::invalid_state_error.
+    [[nodiscard]] auto operator co_await() && {
+        detail::future_state<T>* s = checked("co_await");
+        s_ = nullptr;
+        return detail::state_awaiter<T, true>{detail::adopt_ref, s, &s->value_};
     }
 
     /// The shared state (for gather and other combinators). Throws on an empty future.

@@ -297,6 +297,12 @@ template <class T, class H> gathered_t<T> take_value(H& h) {
         }
         return h.state()->slot().get();
     } else {
+        if (h.state()->refs() != 1) {
+            // Moving it out would leave the other holders a moved-from value.
+            throw invalid_state_error("eddy::gather: a move-only result shared with another "
+                                      "handle or future: pass that one as an rvalue "
+                                      "(std::move) so that gather holds the only reference");
+        }
         return std::move(h.state()->slot().get());
     }
 }

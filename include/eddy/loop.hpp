@@ -297,8 +297,11 @@ class event_loop {
             if (virtual_) [[unlikely]] {
                 advance_virtual_time();
             } else {
-                const std::int64_t wait = timers_.next_deadline() - now_ns();
-                reactor_->poll(wait > 0 ? wait : 0);
+                // Compared before subtracting: a deadline near INT64_MIN (time_point::min())
+                // minus now would wrap to a wait of centuries.
+                const std::int64_t next = timers_.next_deadline();
+                const std::int64_t now = now_ns();
+                reactor_->poll(next > now ? next - now : 0);
             }
         } else if (user_ops != 0 || external_ != 0 || inbox_->has_handles() || inbox_->has_work()) {
             busy_turns_ = 0;

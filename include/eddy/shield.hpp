@@ -42,9 +42,17 @@ template <class T> [[nodiscard]] auto shield(task_handle<T> h) {
 }
 
 /// Awaits `f`, shielded: a cancellation of the awaiting task does not cancel the future.
-/// Yields T& into the future's state (valid while a copy of the future lives).
-template <class T> [[nodiscard]] auto shield(future<T> f) {
+/// Yields T& into the future's state (valid while `f` or another copy lives).
+template <class T> [[nodiscard]] auto shield(const future<T>& f) {
     return detail::state_awaiter<T, false, true>{f.state(), &f.state()->value_};
+}
+/// The same for a future given up (a temporary, std::move): yields T by value, as awaiting the
+/// future as an rvalue does, since no copy is left for a reference to point into.
+template <class T> [[nodiscard]] auto shield(future<T>&& f) {
+    detail::future_state<T>* s = f.state();
+    s->add_ref();
+    future<T> gone = std::move(f); // drops f's reference when it goes
+    return detail::state_awaiter<T, true, true>{detail::adopt_ref, s, &s->value_};
 }
 
 } // namespace eddy

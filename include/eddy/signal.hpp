@@ -112,17 +112,17 @@ class signal_service {
 
     void set_handler(int sig, std::function<void(int)> fn) {
         route(sig);
-        if (!handlers_[sig]) {
+        if (!handler(sig)) {
             ++consumers_;
         }
-        handlers_[sig] = std::move(fn);
+        handler(sig) = std::move(fn);
         account();
     }
     bool remove_handler(int sig) {
-        if (!handlers_[sig]) {
+        if (!handler(sig)) {
             return false;
         }
-        handlers_[sig] = nullptr;
+        handler(sig) = nullptr;
         --consumers_;
         if (sig != cancel_sig_ && !waited_.contains(sig)) {
             unroute(sig); // asyncio restores the default disposition
@@ -149,7 +149,7 @@ class signal_service {
     [[nodiscard]] bool end_cancel() noexcept {
         const int sig = std::exchange(cancel_sig_, 0);
         cancel_task_ = nullptr;
-        if (sig == 0 || handlers_[sig] || waited_.contains(sig)) {
+        if (sig == 0 || handler(sig) || waited_.contains(sig)) {
             return false;
         }
         bool taken = false;
@@ -312,10 +312,10 @@ class signal_service {
 
     void deliver(int sig) noexcept {
         bool taken = false;
-        if (handlers_[sig]) {
+        if (handler(sig)) {
             taken = true;
             // A copy: the handler may remove or replace itself while it runs (asyncio allows it).
-            const std::function<void(int)> fn = handlers_[sig];
+            const std::function<void(int)> fn = handler(sig);
             try {
                 fn(sig);
             } catch (const std::exception& e) {
@@ -396,6 +396,10 @@ class signal_service {
     sigset_t thread_mask_{};
     small_set waited_;
     std::array<std::function<void(int)>, NSIG> handlers_{};
+    // Signal numbers are ints; callers have checked 0 < sig < NSIG.
+    std::function<void(int)>& handler(int sig) noexcept {
+        return handlers_[static_cast<std::size_t>(sig)];
+    }
     intrusive_list waiters_;
     io_op op_;
     std::array<signalfd_siginfo, 8> infos_{};

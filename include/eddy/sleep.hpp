@@ -11,11 +11,15 @@
 namespace eddy {
 namespace detail {
 
-/// `d` in nanoseconds, clamped to the int64 range (durations like hours::max() overflow it).
+/// `d` in nanoseconds, clamped to the int64 range (durations like hours::max() overflow it); a
+/// NaN duration counts as 0 (converting it to an integer would be undefined behaviour).
 template <class Rep, class Period>
 constexpr std::int64_t saturated_ns(std::chrono::duration<Rep, Period> d) noexcept {
     using limit = std::chrono::duration<long double, std::nano>;
     const long double ns = std::chrono::duration_cast<limit>(d).count();
+    if (ns != ns) { // NOLINT(misc-redundant-expression): true only for NaN
+        return 0;
+    }
     if (ns >= static_cast<long double>(INT64_MAX)) {
         return INT64_MAX;
     }

@@ -161,7 +161,7 @@ class stream_reader {
     [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> out) {
         busy_scope busy(*this, "read_some");
         if (out.empty() || (buffered() == 0 && eof_)) {
-            co_return 0;
+            co_return std::size_t{0};
         }
         if (buffered() == 0) {
             const std::size_t got = co_await detail::io_awaiter<std::size_t>(
@@ -174,6 +174,11 @@ class stream_reader {
         std::memcpy(out.data(), buf_.get() + begin_, n);
         consume(n);
         co_return n;
+    }
+
+    /// read_some into characters (as eddy::file's reads accept).
+    [[nodiscard]] task<std::size_t> read_some(std::span<char> out) {
+        return read_some(std::as_writable_bytes(out));
     }
 
     /// Closes the fd now; buffered bytes stay readable, then reads see end of file. Throws

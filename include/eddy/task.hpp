@@ -146,7 +146,8 @@ template <class T> struct task_promise final : task_promise_base {
     explicit task_promise(promise_origin origin = promise_origin::current()) noexcept
         : task_promise_base(origin.where) {}
     task<T> get_return_object() noexcept;
-    template <class U>
+    // U defaults to T so that a braced list converts (`co_return {1, 2};`, `co_return {};`).
+    template <class U = T>
     requires std::is_convertible_v<U&&, T>
     void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         value_.emplace(std::forward<U>(v));
@@ -186,6 +187,8 @@ template <class T> struct task_promise<T&> final : task_promise_base {
         : task_promise_base(origin.where) {}
     task<T&> get_return_object() noexcept;
     void return_value(T& v) noexcept { value_.emplace(v); }
+    // A task<const X&> must not return a temporary: the reference would dangle at once.
+    void return_value(std::remove_const_t<T>&&) = delete;
     T& result() {
         if (exception_) {
             std::rethrow_exception(exception_);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -196,7 +197,9 @@ template <class T> class result_slot {
         }
     }
     template <class U> void emplace(U&& v) {
-        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        // Through const volatile void* and addressof: T may be const, or overload operator&.
+        ::new (const_cast<void*>(static_cast<const volatile void*>(std::addressof(value_))))
+            T(std::forward<U>(v));
         has_ = true;
     }
     [[nodiscard]] T& get() noexcept { return value_; }
@@ -210,7 +213,7 @@ template <class T> class result_slot {
 
 template <class T> class result_slot<T&> {
   public:
-    void emplace(T& v) noexcept { ptr_ = &v; }
+    void emplace(T& v) noexcept { ptr_ = std::addressof(v); }
     [[nodiscard]] T& get() noexcept { return *ptr_; }
 
   private:

@@ -88,6 +88,12 @@ struct [[nodiscard]] state_awaiter : suspension, waiter {
             }
             return T(slot_->get());
         } else {
+            if (state_->refs() != exclusive_refs_) [[unlikely]] {
+                // Moving it out would leave the other holders a moved-from value.
+                throw_invalid("eddy: a move-only result awaited by value while other handles "
+                              "or futures share it: await it as an lvalue (a reference) or let "
+                              "this be the last handle");
+            }
             return T(std::move(slot_->get()));
         }
     }

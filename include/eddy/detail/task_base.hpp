@@ -22,9 +22,37 @@ namespace eddy::detail {
 /// back to its task (task_of) without a pointer of its own.
 struct task_link : list_node {};
 
+class task_base;
+/// Deletes of finished tasks nested in one another right now on this thread (see
+/// task_base::delete_bounded), and the ones put off meanwhile, linked through their task_link.
+inline constinit thread_local unsigned task_delete_depth_ = 0;
+inline constinit thread_local list_node* deferred_task_deletes_ = nullptr;
+
 /// The type-erased part of a task scheduled on a loop (asyncio.Task minus the result type).
 class task_base : public future_base, public task_link {
   public:
+    /// Deletes nested deeper than this are put off until the outermost one returns.
+    static constexpr unsigned max_delete_depth = 64;
+
+    /// Deletes `self`, a finished task whose last reference is gone. A task's frame may hold
+    /// the last handle to another task (each task of a chain awaiting the previous one's
+    /// handle): deleting it deletes that one, and so on, one level of recursion per task, which
+    /// overflowed the stack at ~70,000 tasks. Past max_delete_depth the delete is put off, and
+    /// the outermost delete runs the ones put off, iteratively.
+    template <class Self> static void delete_bounded(Self* self) noexcept {
+        if (task_delete_depth_ >= max_delete_depth && !self->loop_link().linked()) [[unlikely]] {
+            self->loop_link().next_ = deferred_task_deletes_; // unused: the task left the loop
+            deferred_task_deletes_ = &self->loop_link();
+            return;
+        }
+        ++task_delete_depth_;
+        delete self;
+        --task_delete_depth_;
+        if (task_delete_depth_ == 0 && deferred_task_deletes_ != nullptr) [[unlikely]] {
+            run_deferred_deletes();
+        }
+    }
+
     /// asyncio's Task.cancel(): false when the task is already done. Otherwise the task gets
     /// cancelled_error at the await where it is suspended (what it awaits is cancelled first,
     /// and it resumes only once that has really stopped), or at its next suspension.
@@ -155,6 +183,16 @@ class task_base : public future_base, public task_link {
     ~task_base() override { context_release(context_); }
 
   protected:
+    [[gnu::noinline]] static void run_deferred_deletes() noexcept {
+        ++task_delete_depth_;
+        while (list_node* n = deferred_task_deletes_) {
+            deferred_task_deletes_ = n->next_;
+            n->next_ = nullptr;
+            delete static_cast<task_base*>(static_cast<task_link*>(n)); // virtual destructor
+        }
+        --task_delete_depth_;
+    }
+
     [[nodiscard]] std::string describe() const override {
         std::string d = name().empty() ? std::string("task") : "task '" + name() + "'";
         if (const code_location c = created_at(); c.known()) {
