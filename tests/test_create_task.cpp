@@ -844,7 +844,36 @@ TEST_CASE("a done-callback of a task that finishes in the turn main ends still r
     CHECK(ran);
 }
 
-TEST_CASE("a move-only result shared by several handles is never moved out from under them",
+namespace {
+struct copy_counted {
+    static inline int copies = 0;
+    int v = 0;
+    explicit copy_counted(int x) : v(x) {}
+    copy_counted(const copy_counted& o) : v(o.v) { ++copies; }
+    copy_counted(copy_counted&&) noexcept = default;
+    copy_counted& operator=(const copy_counted&) = default;
+    copy_counted& operator=(copy_counted&&) noexcept = default;
+    ~copy_counted() = default;
+};
+eddy::task<copy_counted> make_counted(int x) {
+    co_await eddy::yield();
+    co_return copy_counted(x);
+}
+} // namespace
+
+TEST_CASE("shield of a handle given up moves the value out instead of copying it",
+          "[create_task][shield]") {
+    eddy::run([]() -> eddy::task<> {
+        auto h = eddy::create_task(make_counted(7));
+        copy_counted::copies = 0;
+        const copy_counted got = co_await eddy::shield(std::move(h));
+        CHECK(got.v == 7);
+        CHECK(copy_counted::copies == 0);
+    }());
+}
+
+TEST_CASE("a move-only result is read in place through an lvalue handle and moved out by an "
+          "await by value, shield included",
           "[create_task]") {
     eddy::run([]() -> eddy::task<> {
         auto make = [](int x) -> eddy::task<std::unique_ptr<int>> {
@@ -853,34 +882,23 @@ TEST_CASE("a move-only result shared by several handles is never moved out from 
         };
         auto h1 = eddy::create_task(make(4));
         auto h2 = h1;
-        // By value while h2 shares it: refused, and the value stays for h2.
-        bool refused = false;
-        try {
-            (void)co_await std::move(h1);
-        } catch (const eddy::invalid_state_error&) {
-            refused = true;
-        }
-        CHECK(refused);
         const std::unique_ptr<int>& kept = co_await h2; // an lvalue await: a reference
         REQUIRE(kept != nullptr);
         CHECK(*kept == 4);
-        // gather of a shared handle: refused too, and h2 keeps its value.
-        bool gather_refused = false;
-        try {
-            (void)co_await eddy::gather(h2);
-        } catch (const eddy::invalid_state_error&) {
-            gather_refused = true;
-        }
-        CHECK(gather_refused);
-        CHECK(*h2.result() == 4);
-        // The last handle, given up: the value is moved out.
-        std::unique_ptr<int> taken = co_await std::move(h2);
+        CHECK(kept.get() == h1.result().get()); // the same object, not a copy
+        std::unique_ptr<int> taken = co_await std::move(h1);
         REQUIRE(taken != nullptr);
         CHECK(*taken == 4);
+        // shield of a handle given up moves the value out too (the by-value parameter used to
+        // keep a second reference for the whole await).
         auto h3 = eddy::create_task(make(5));
-        auto [only] = co_await eddy::gather(std::move(h3));
+        std::unique_ptr<int> shielded = co_await eddy::shield(std::move(h3));
+        REQUIRE(shielded != nullptr);
+        CHECK(*shielded == 5);
+        auto h4 = eddy::create_task(make(6));
+        auto [only] = co_await eddy::gather(std::move(h4));
         REQUIRE(only != nullptr);
-        CHECK(*only == 5);
+        CHECK(*only == 6);
     }());
 }
 

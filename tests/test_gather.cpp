@@ -452,5 +452,19 @@ TEST_CASE("a gather awaited a second time throws instead of yielding moved-from 
             range_again_refused = true;
         }
         CHECK(range_again_refused);
+        // Awaited without suspending (its child was done), then moved: still refused.
+        auto done = eddy::create_task(word(3));
+        co_await eddy::sleep(1ms);
+        auto g3 = eddy::gather(std::move(done));
+        auto [z] = co_await g3;
+        CHECK(z == std::string(30, 'd'));
+        auto g4 = std::move(g3);
+        bool moved_again_refused = false;
+        try {
+            (void)co_await g4;
+        } catch (const eddy::invalid_state_error&) {
+            moved_again_refused = true;
+        }
+        CHECK(moved_again_refused);
     }());
 }

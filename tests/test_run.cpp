@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <sys/wait.h>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -320,6 +322,43 @@ TEST_CASE("a task that swallows every cancellation is leaked at shutdown, report
     CHECK(count("task 'stubborn-queue'") == 1);
     // the first cancellation, then one per round of cancelling again, for each task
     CHECK(swallowed == 2 * (1 + eddy::event_loop::max_shutdown_recancels));
+}
+
+TEST_CASE("a callback set for never does not keep shutdown waiting for a cleanup that waits "
+          "again",
+          "[run]") {
+    // In a child process, so that a hang is a failed test, not a stuck test run.
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        eddy::event never;
+        eddy::run([&]() -> eddy::task<> {
+            auto never_due = eddy::call_later(std::chrono::hours::max(), [] {});
+            auto worker = eddy::create_task([&]() -> eddy::task<> {
+                try {
+                    co_await never.wait();
+                } catch (const eddy::cancelled_error&) {
+                }
+                co_await never.wait(); // its cleanup waits for what nothing will complete
+            });
+            co_await eddy::yield();
+        }());
+        ::_exit(0);
+    }
+    int status = -1;
+    bool ended = false;
+    for (int i = 0; i < 200 && !ended; ++i) { // 10 s
+        ended = ::waitpid(pid, &status, WNOHANG) == pid;
+        if (!ended) {
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    if (!ended) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+    }
+    CHECK(ended);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
 TEST_CASE("a task that cleanup leaves running at shutdown is cancelled once the cancelled tasks "

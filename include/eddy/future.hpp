@@ -139,8 +139,8 @@ template <class T = void> class future {
     /// As above, but yields T by value, and the future gives its reference to the await (it is
     /// empty afterwards): a temporary future (`co_await make_future()`, `wait_for(f(), 1s)`)
     /// cannot leave a reference into a state nobody holds. The value is moved out when no other
-    /// copy shares the state, else copied; a move-only one shared with another copy throws
-    /// eddy::invalid_state_error.
+    /// copy shares the state, else copied; a move-only one is moved out (other copies then see
+    /// a moved-from value: to read it in place, await an lvalue).
     [[nodiscard]] auto operator co_await() && {
         detail::future_state<T>* s = checked("co_await");
         s_ = nullptr;
@@ -170,5 +170,23 @@ template <class T = void> class future {
 
     detail::future_state<T>* s_;
 };
+
+namespace detail {
+/// An lvalue future handed to wait_for or a timeout scope: it shares the future's state and,
+/// awaited, yields T& into it as awaiting the lvalue itself does (the caller's future keeps
+/// the state alive). A temporary future goes through the generic overloads and yields T.
+template <class T> class future_lvalue {
+  public:
+    explicit future_lvalue(const future<T>& f) : f_(f) {}
+    [[nodiscard]] bool done() const { return f_.done(); }
+    [[nodiscard]] bool cancelled() const { return f_.cancelled(); }
+    bool cancel(std::string message = {}) { return f_.cancel(std::move(message)); }
+    [[nodiscard]] future_state<T>* state() const { return f_.state(); }
+    [[nodiscard]] auto operator co_await() const { return f_.operator co_await(); }
+
+  private:
+    future<T> f_;
+};
+} // namespace detail
 
 } // namespace eddy

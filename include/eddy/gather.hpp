@@ -104,6 +104,7 @@ struct gather_core : suspension {
         if (loop_ != nullptr) [[unlikely]] {
             std::terminate();
         }
+        to.taken_ = taken_; // a gather awaited without suspending can be moved, then awaited
         if (moved_from_) {
             to.bind(nullptr, 0, settle_all_); // its handles are empty: nothing to listen to
             to.moved_from_ = true;
@@ -297,13 +298,7 @@ template <class T, class H> gathered_t<T> take_value(H& h) {
         }
         return h.state()->slot().get();
     } else {
-        if (h.state()->refs() != 1) {
-            // Moving it out would leave the other holders a moved-from value.
-            throw invalid_state_error("eddy::gather: a move-only result shared with another "
-                                      "handle or future: pass that one as an rvalue "
-                                      "(std::move) so that gather holds the only reference");
-        }
-        return std::move(h.state()->slot().get());
+        return std::move(h.state()->slot().get()); // move-only: taken (see state_awaiter)
     }
 }
 

@@ -35,10 +35,19 @@ template <detail::awaitable_rvalue A> [[nodiscard]] auto shield(A&& a) {
 }
 
 /// Awaits the task behind `h`, shielded: a cancellation of the awaiting task does not cancel
-/// it. Yields T by value (moved out when `h` was the last handle, else copied). `h` must be
-/// valid.
+/// it. Yields T by value (moved out when `h` was the last handle, else copied; a move-only T is
+/// moved out). Throws eddy::invalid_state_error for an empty `h`.
 template <class T> [[nodiscard]] auto shield(task_handle<T> h) {
-    return detail::state_awaiter<T, true, true>{h.state(), &h.state()->slot(), 1};
+    // The awaiter takes h's reference: h, a by-value parameter, lives until the end of the
+    // caller's full expression (the Itanium ABI), so that co_await shield(std::move(h)) would
+    // otherwise see two references and copy instead of moving.
+    if (!h.valid()) {
+        throw invalid_state_error("eddy::shield: an empty task_handle");
+    }
+    detail::task_state<T>* s = h.state();
+    s->add_ref();
+    task_handle<T> gone = std::move(h);
+    return detail::state_awaiter<T, true, true>{detail::adopt_ref, s, &s->slot()};
 }
 
 /// Awaits `f`, shielded: a cancellation of the awaiting task does not cancel the future.

@@ -5,6 +5,7 @@
 #include "eddy/detail/body.hpp"
 #include "eddy/detail/timer_heap.hpp"
 #include "eddy/errors.hpp"
+#include "eddy/future.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/sleep.hpp"
 #include "eddy/task.hpp"
@@ -81,6 +82,11 @@ class timeout_scope {
     /// eddy::timeout_error when the deadline passed and the cancellation it caused left the body;
     /// cancelled_error when the task was (also) cancelled by someone else; what the body throws;
     /// eddy::invalid_state_error if the scope was already entered; eddy::loop_error outside a task.
+    /// An lvalue future: yields T& into its state, which `f` keeps alive (a temporary future
+    /// goes through the overload below and yields T).
+    template <class T> [[nodiscard]] auto operator()(future<T>& f) {
+        return (*this)(detail::future_lvalue<T>(f));
+    }
     template <detail::body A> [[nodiscard]] task<detail::body_result_t<A>> operator()(A body) {
         using R = detail::body_result_t<A>;
         enter();
@@ -199,6 +205,17 @@ template <class Rep, class Period>
 /// gather yields its result when every child is done, else cancels them and, once they have
 /// finished, throws timeout_error (asyncio.wait_for(gather(...), 0)).
 /// Throws eddy::timeout_error, cancelled_error (the caller was cancelled), or what `aw` throws.
+template <detail::body A, class Rep, class Period>
+[[nodiscard]] task<detail::body_result_t<A>> wait_for(A aw,
+                                                      std::chrono::duration<Rep, Period> timeout);
+
+/// wait_for of an lvalue future: yields T& into its state, which `f` keeps alive, as
+/// `co_await f` does (a temporary future goes through the overload above and yields T).
+template <class T, class Rep, class Period>
+[[nodiscard]] auto wait_for(future<T>& f, std::chrono::duration<Rep, Period> timeout) {
+    return wait_for(detail::future_lvalue<T>(f), timeout);
+}
+
 template <detail::body A, class Rep, class Period>
 [[nodiscard]] task<detail::body_result_t<A>> wait_for(A aw,
                                                       std::chrono::duration<Rep, Period> timeout) {

@@ -105,7 +105,12 @@ inline void event_loop::shutdown() noexcept {
             if (!shutdown_cancel_pending()) {
                 shutdown_cancel_new();
             }
-            if (!run_once()) {
+            // A timer at the end of the clock (call_later(hours::max()): never) would make the
+            // turn wait forever for it, where nothing else can happen.
+            const bool only_never_timers = ready_.empty() && in_flight() == 0 && external_ == 0 &&
+                                           !inbox_->has_handles() && !inbox_->has_work() &&
+                                           !timers_.empty() && timers_.next_deadline() == INT64_MAX;
+            if (only_never_timers || !run_once()) {
                 // Nothing can happen any more. If a cleanup waits for a task it created, and
                 // that task for something nothing will complete, cancelling that task lets the
                 // cleanup end instead of leaking both.

@@ -88,12 +88,8 @@ struct [[nodiscard]] state_awaiter : suspension, waiter {
             }
             return T(slot_->get());
         } else {
-            if (state_->refs() != exclusive_refs_) [[unlikely]] {
-                // Moving it out would leave the other holders a moved-from value.
-                throw_invalid("eddy: a move-only result awaited by value while other handles "
-                              "or futures share it: await it as an lvalue (a reference) or let "
-                              "this be the last handle");
-            }
+            // Move-only: an await by value takes it, whoever else holds the state (the task
+            // or future that sets it often does). To read it in place, await an lvalue.
             return T(std::move(slot_->get()));
         }
     }
