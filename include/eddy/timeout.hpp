@@ -82,11 +82,6 @@ class timeout_scope {
     /// eddy::timeout_error when the deadline passed and the cancellation it caused left the body;
     /// cancelled_error when the task was (also) cancelled by someone else; what the body throws;
     /// eddy::invalid_state_error if the scope was already entered; eddy::loop_error outside a task.
-    /// An lvalue future: yields T& into its state, which `f` keeps alive (a temporary future
-    /// goes through the overload below and yields T).
-    template <class T> [[nodiscard]] auto operator()(future<T>& f) {
-        return (*this)(detail::future_lvalue<T>(f));
-    }
     template <detail::body A> [[nodiscard]] task<detail::body_result_t<A>> operator()(A body) {
         using R = detail::body_result_t<A>;
         enter();
@@ -108,6 +103,12 @@ class timeout_scope {
         }
         leave(false);
         co_return detail::take_result(result);
+    }
+
+    /// An lvalue future: yields T& into its state, which `f` keeps alive (a temporary future
+    /// goes through the overload above and yields T).
+    template <class T> [[nodiscard]] auto operator()(future<T>& f) {
+        return (*this)(detail::future_lvalue<T>(f));
     }
 
   private:

@@ -22,7 +22,6 @@ namespace eddy::detail {
 /// back to its task (task_of) without a pointer of its own.
 struct task_link : list_node {};
 
-class task_base;
 /// Deletes of finished tasks nested in one another right now on this thread (see
 /// task_base::delete_bounded), and the ones put off meanwhile, linked through their task_link.
 inline constinit thread_local unsigned task_delete_depth_ = 0;
