@@ -710,4 +710,26 @@ TEST_CASE("the blocking fallback performs each file operation as its system call
     op.fd = fd;
     CHECK(d::run_blocking(op) == 0);
     CHECK(d::run_blocking(op) == -EBADF);
+    // On a pipe an offset is ignored (io_uring's rule), not refused with ESPIPE.
+    int p[2];
+    REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    std::string piped = "abc";
+    op = {};
+    op.kind = d::op_kind::write;
+    op.fd = p[1];
+    op.buf = piped.data();
+    op.len = 3;
+    op.offset = 100;
+    CHECK(d::run_blocking(op) == 3);
+    std::string out(3, '\0');
+    op = {};
+    op.kind = d::op_kind::read;
+    op.fd = p[0];
+    op.buf = out.data();
+    op.len = 3;
+    op.offset = 100;
+    CHECK(d::run_blocking(op) == 3);
+    CHECK(out == "abc");
+    ::close(p[0]);
+    ::close(p[1]);
 }

@@ -2,6 +2,7 @@
 // the ring; read_file and write_file for whole files (what aiofiles gives Python users).
 #pragma once
 
+#include "eddy/detail/blocking_workers.hpp"
 #include "eddy/io.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/task.hpp"
@@ -55,38 +56,10 @@ namespace detail {
 }
 
 /// The blocking system call equivalent to `op`: for kernels whose ring lacks the opcode. Runs on
-/// the loop thread (no thread offload yet). Returns the result or a negated errno.
+/// the loop thread. Returns the result or a negated errno. The epoll backend's workers run the
+/// same implementation.
 inline int run_blocking(const io_op& op) noexcept {
-    long r = -1;
-    switch (op.kind) {
-    case op_kind::read:
-        r = op.offset == current_position
-                ? ::read(op.fd, op.buf, op.len)
-                : ::pread(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
-        break;
-    case op_kind::write:
-        r = op.offset == current_position
-                ? ::write(op.fd, op.buf, op.len)
-                : ::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset));
-        break;
-    case op_kind::openat:
-        r = ::openat(op.fd, static_cast<const char*>(op.buf), static_cast<int>(op.flags),
-                     static_cast<::mode_t>(op.len));
-        break;
-    case op_kind::close:
-        r = ::close(op.fd);
-        break;
-    case op_kind::fsync:
-        r = (op.flags & IORING_FSYNC_DATASYNC) != 0 ? ::fdatasync(op.fd) : ::fsync(op.fd);
-        break;
-    case op_kind::statx:
-        r = ::statx(op.fd, static_cast<const char*>(op.buf), static_cast<int>(op.flags), op.len,
-                    static_cast<struct statx*>(op.buf2));
-        break;
-    default:
-        return -ENOSYS;
-    }
-    return r < 0 ? -errno : static_cast<int>(r);
+    return blocking_workers::perform(op);
 }
 
 /// A file operation: through the ring (an io_awaiter, with its cancellation rules) when the

@@ -81,26 +81,26 @@ class blocking_workers {
         return head;
     }
 
-    /// Does what `op` asks as a blocking call; the kernel's result (-errno on failure).
-    static int perform(io_op& op) noexcept {
-        const bool at_position = op.offset == static_cast<std::uint64_t>(-1);
+    /// Does what `op` asks as a blocking call; the kernel's result (-errno on failure). The one
+    /// blocking implementation of the file operations: the epoll backend's workers and the
+    /// ring's missing-opcode fallback (detail::run_blocking) both call it.
+    static int perform(const io_op& op) noexcept {
+        return perform(op, op.offset == static_cast<std::uint64_t>(-1));
+    }
+
+  private:
+    static int perform(const io_op& op, bool at_position) noexcept {
         const auto offset = static_cast<off_t>(op.offset);
         long rc = 0;
         do {
             switch (op.kind) {
-            // A stream (pipe, FIFO, terminal) refuses an offset with ESPIPE: io_uring ignores
-            // the offset there, and so does this fallback.
             case op_kind::read:
-                rc = at_position ? -1 : ::pread(op.fd, op.buf, op.len, offset);
-                if (at_position || (rc < 0 && errno == ESPIPE)) {
-                    rc = ::read(op.fd, op.buf, op.len);
-                }
+                rc = at_position ? ::read(op.fd, op.buf, op.len)
+                                 : ::pread(op.fd, op.buf, op.len, offset);
                 break;
             case op_kind::write:
-                rc = at_position ? -1 : ::pwrite(op.fd, op.buf, op.len, offset);
-                if (at_position || (rc < 0 && errno == ESPIPE)) {
-                    rc = ::write(op.fd, op.buf, op.len);
-                }
+                rc = at_position ? ::write(op.fd, op.buf, op.len)
+                                 : ::pwrite(op.fd, op.buf, op.len, offset);
                 break;
             case op_kind::openat:
                 rc = ::openat(op.fd, static_cast<const char*>(op.buf), static_cast<int>(op.flags),
@@ -120,10 +120,15 @@ class blocking_workers {
                 return -EOPNOTSUPP;
             }
         } while (rc < 0 && errno == EINTR);
+        if (rc < 0 && errno == ESPIPE && !at_position &&
+            (op.kind == op_kind::read || op.kind == op_kind::write)) {
+            // A pipe, FIFO or terminal has no position: io_uring ignores the offset there and
+            // reads or writes the stream; so does this (as the epoll reactor does).
+            return perform(op, true);
+        }
         return rc < 0 ? -errno : static_cast<int>(rc);
     }
 
-  private:
     void start_thread() {
         threads_.reserve(threads_.size() + 1); // the push below cannot throw
         threads_.push_back(start_signal_blocked_thread([this] { work(); }));
