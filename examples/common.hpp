@@ -13,7 +13,7 @@
 
 namespace example {
 
-/// Every duration an example uses is multiplied by this (--scale F; the tests run at 0.01).
+/// Every duration an example uses is multiplied by this (--scale F; the tests run at 0.05).
 inline double scale = 1.0;
 
 /// `s` seconds, times --scale.

@@ -10,6 +10,8 @@
 #include <system_error>
 #include <unistd.h>
 
+using namespace std::chrono_literals;
+
 namespace {
 
 /// A raw listener on 127.0.0.1 (the peer of these tests is plain eddy::socket code).
@@ -80,6 +82,34 @@ TEST_CASE("closing the writer ends the connection for the peer and for the reade
         CHECK(got == "last words");
         const std::string eof = co_await conn.reader.read(10); // shut down by close()
         CHECK(eof.empty());
+    }());
+}
+
+TEST_CASE("close or abort after write_eof still ends the connection for this side's reader",
+          "[connection][net]") {
+    auto l = listener();
+    const std::uint16_t port = l.local_endpoint().port();
+    const bool abort_it = GENERATE(false, true);
+    eddy::run([&]() -> eddy::task<> {
+        auto conn = co_await eddy::open_connection("127.0.0.1", port);
+        eddy::socket peer = co_await l.accept(); // never writes, never closes
+        auto line = [&]() -> eddy::task<std::string> { co_return co_await conn.reader.readline(); };
+        auto reading = eddy::create_task(line);
+        co_await eddy::sleep(5ms);
+        conn.writer.write_eof(); // the write side is shut down at once (nothing buffered)
+        if (abort_it) {
+            conn.writer.abort();
+        } else {
+            conn.writer.close();
+        }
+        CHECK(conn.writer.is_closing());
+        co_await conn.writer.wait_closed();
+        // Before, the fd was gone with write_eof(), and close()/abort() shut nothing down: the
+        // reader waited for the peer forever.
+        const std::string got = co_await eddy::wait_for(reading, 10s);
+        CHECK(got.empty());
+        const std::string seen = co_await recv_all(peer);
+        CHECK(seen.empty());
     }());
 }
 

@@ -32,7 +32,8 @@ TEST_CASE("datagram endpoints exchange datagrams and name their senders", "[data
     }());
 }
 
-TEST_CASE("a datagram longer than max_size is cut, and the next one is whole", "[datagram][net]") {
+TEST_CASE("a datagram longer than max_size is cut and says so, and the next one is whole",
+          "[datagram][net]") {
     eddy::run([]() -> eddy::task<> {
         eddy::datagram_options so;
         so.local_host = "127.0.0.1";
@@ -47,7 +48,19 @@ TEST_CASE("a datagram longer than max_size is cut, and the next one is whole", "
         const eddy::datagram a = co_await server.recvfrom();
         const eddy::datagram b = co_await server.recvfrom();
         CHECK(a.data == "01234567");
+        CHECK(a.truncated);
         CHECK(b.data == "short");
+        CHECK_FALSE(b.truncated);
+    }());
+}
+
+TEST_CASE("a datagram endpoint made with max_size 0 is refused: every datagram would come empty",
+          "[datagram][net]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::socket s(eddy::socket::open(AF_INET, SOCK_DGRAM));
+        CHECK_THROWS_AS(eddy::datagram_endpoint(std::move(s), std::nullopt, 0),
+                        std::invalid_argument);
+        co_return;
     }());
 }
 

@@ -585,6 +585,36 @@ TEST_CASE("a read blocked in the kernel on a FIFO is cancelled and the file stay
     CHECK(open_fds() == fds);
 }
 
+TEST_CASE("an open of a FIFO nobody opens, cancelled in the kernel, ends with cancelled_error or "
+          "timeout_error, never a kernel-internal errno",
+          "[file][cancel]") {
+    temp_dir dir;
+    const std::string fifo = dir / "no-reader";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const auto fds = open_fds();
+    eddy::run([&]() -> eddy::task<> {
+        if (std::string(eddy::get_running_loop().backend()) != "io_uring") {
+            co_return; // the epoll backend's worker cannot be interrupted (README, Limits)
+        }
+        // Opening for writing waits for a reader in an io-wq worker; the cancel interrupts it,
+        // and some kernels complete it with ERESTARTSYS (512).
+        bool timed_out = false;
+        try {
+            (void)co_await eddy::wait_for(eddy::file::open(fifo, "w"), 20ms);
+        } catch (const eddy::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        auto opener = [&]() -> eddy::task<> { (void)co_await eddy::file::open(fifo, "w"); };
+        auto h = eddy::create_task(opener);
+        co_await eddy::sleep(5ms);
+        h.cancel();
+        const bool cancelled = co_await eddy_test::ends_cancelled(h);
+        CHECK(cancelled);
+    }());
+    CHECK(open_fds() == fds);
+}
+
 TEST_CASE("read_file and write_file work on a FIFO, whose offset is ignored as io_uring does, on "
           "every backend",
           "[file]") {

@@ -63,7 +63,8 @@ TEST_CASE("a task cancelled while waiting for a lock takes nothing, the next wai
     }());
 }
 
-TEST_CASE("a waiter handed the lock and cancelled before it resumes keeps it, then releases it",
+TEST_CASE("a waiter handed the lock and cancelled before it resumes passes it on and its acquire "
+          "throws, as asyncio's does",
           "[lock][cancel]") {
     eddy::run([]() -> eddy::task<> {
         eddy::lock lk;
@@ -72,14 +73,34 @@ TEST_CASE("a waiter handed the lock and cancelled before it resumes keeps it, th
         auto waiter = eddy::create_task([&]() -> eddy::task<> {
             auto g = co_await lk.acquire();
             got = true;
-            co_await eddy::sleep(1h); // the cancellation lands here; the guard releases
+        });
+        auto next = eddy::create_task([&]() -> eddy::task<bool> {
+            auto g = co_await lk.acquire();
+            co_return lk.locked();
         });
         co_await eddy::sleep(1ms);
         held.unlock(); // hands the lock to the waiter (woken, not yet resumed)
         waiter.cancel();
         CHECK_THROWS_AS(co_await waiter, eddy::cancelled_error);
-        CHECK(got);
-        CHECK_FALSE(lk.locked()); // not lost: released by the guard
+        CHECK_FALSE(got);
+        const bool next_held_it = co_await next; // not lost: passed on to the next waiter
+        CHECK(next_held_it);
+        CHECK_FALSE(lk.locked());
+    }());
+}
+
+TEST_CASE("a gather waiting for a lock, cancelled as the lock is handed to it, leaves it free",
+          "[lock][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lock lk;
+        auto held = co_await lk.acquire();
+        auto worker = eddy::create_task(
+            [&]() -> eddy::task<> { (void)co_await eddy::gather(lk.acquire(), eddy::sleep(1h)); });
+        co_await eddy::sleep(1ms);
+        held.unlock(); // to the gather's hidden task, which nobody will read
+        worker.cancel();
+        CHECK_THROWS_AS(co_await worker, eddy::cancelled_error);
+        CHECK_FALSE(lk.locked());
     }());
 }
 

@@ -167,21 +167,77 @@ TEST_CASE("a getter cancelled while waiting takes no item: the next getter gets 
     }());
 }
 
-TEST_CASE("a getter served and then cancelled before it resumes keeps its item",
+TEST_CASE("a getter handed an item and cancelled before it resumes gives it back to the front "
+          "and throws, as asyncio's get does",
           "[queue][cancel]") {
     eddy::run([]() -> eddy::task<> {
         eddy::queue<int> q;
         int received = 0;
-        auto getter = eddy::create_task([&]() -> eddy::task<> {
-            received = co_await q.get();
-            co_await eddy::sleep(1h); // the cancellation lands here
-        });
+        auto getter = eddy::create_task([&]() -> eddy::task<> { received = co_await q.get(); });
         co_await eddy::sleep(1ms);
         q.put_nowait(7); // handed to the getter
+        q.put_nowait(8); // into the queue: nobody else waits
         getter.cancel();
         CHECK_THROWS_AS(co_await getter, eddy::cancelled_error);
-        CHECK(received == 7);
+        CHECK(received == 0);
+        REQUIRE(q.size() == 2);
+        CHECK(q.get_nowait() == 7); // back at the front: the order is kept
+        CHECK(q.get_nowait() == 8);
+        CHECK(q.unfinished_tasks() == 2); // still counted: nobody took them for good
+    }());
+}
+
+TEST_CASE("an item given back by a cancelled getter goes to the next getter", "[queue][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lifo_queue<int> q;
+        auto first = eddy::create_task([&]() -> eddy::task<int> { co_return co_await q.get(); });
+        auto second = eddy::create_task([&]() -> eddy::task<int> { co_return co_await q.get(); });
+        co_await eddy::sleep(1ms);
+        q.put_nowait(7); // to `first`
+        first.cancel();
+        CHECK_THROWS_AS(co_await first, eddy::cancelled_error);
+        const int got = co_await second;
+        CHECK(got == 7);
         CHECK(q.empty());
+    }());
+}
+
+TEST_CASE("items handed to a cancelled gather of gets stay in the queue", "[queue][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::priority_queue<int> q;
+        auto worker = eddy::create_task([&]() -> eddy::task<> {
+            (void)co_await eddy::gather(q.get(), q.get(), eddy::sleep(1h));
+        });
+        co_await eddy::sleep(1ms);
+        q.put_nowait(5);
+        q.put_nowait(1); // one to each hidden getter, none resumed yet
+        worker.cancel();
+        CHECK_THROWS_AS(co_await worker, eddy::cancelled_error);
+        REQUIRE(q.size() == 2);
+        CHECK(q.get_nowait() == 1);
+        CHECK(q.get_nowait() == 5);
+    }());
+}
+
+namespace {
+eddy::task<int> get_from(eddy::queue<int>* q) {
+    co_return co_await q->get();
+}
+} // namespace
+
+TEST_CASE("a getter handed an item keeps it when its queue is destroyed before it resumes",
+          "[queue][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<int> getter;
+        {
+            eddy::queue<int> q;
+            getter = eddy::create_task(get_from(&q));
+            co_await eddy::sleep(1ms);
+            q.put_nowait(5); // handed over
+            getter.cancel(); // too late to give it back: the queue dies first
+        }
+        const int got = co_await getter; // it never touches the dead queue (ASan would say)
+        CHECK(got == 5);
     }());
 }
 
@@ -312,5 +368,122 @@ TEST_CASE("a getter woken by shutdown does not touch the queue again, even if it
         q.reset(); // the worker resumes after the queue is gone (ASan checks it)
         co_await worker;
         CHECK(got_shutdown);
+    }());
+}
+
+TEST_CASE(
+    "a getter waiting on a priority or LIFO queue takes the top item once it runs, so a burst "
+    "of puts in one step comes out in the queue's order, as in asyncio",
+    "[queue]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::priority_queue<int> prio;
+        eddy::lifo_queue<int> lifo;
+        std::vector<int> from_prio;
+        std::vector<int> from_lifo;
+        auto p = eddy::create_task([&]() -> eddy::task<> {
+            for (int i = 0; i < 3; ++i) {
+                from_prio.push_back(co_await prio.get());
+            }
+        });
+        auto l = eddy::create_task([&]() -> eddy::task<> {
+            for (int i = 0; i < 3; ++i) {
+                from_lifo.push_back(co_await lifo.get());
+            }
+        });
+        co_await eddy::sleep(1ms); // both wait
+        for (const int v : {5, 1, 3}) {
+            prio.put_nowait(v);
+            lifo.put_nowait(v);
+        }
+        CHECK(prio.size() == 3); // counted until the getter takes it, as asyncio's qsize()
+        co_await p;
+        co_await l;
+        CHECK(from_prio == std::vector<int>{1, 3, 5});
+        CHECK(from_lifo == std::vector<int>{3, 1, 5});
+    }());
+}
+
+TEST_CASE("an item granted to a waiting getter fills a bounded priority queue until it is taken",
+          "[queue]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::priority_queue<int> q(1);
+        auto getter = eddy::create_task([&]() -> eddy::task<int> { co_return co_await q.get(); });
+        co_await eddy::sleep(1ms);
+        q.put_nowait(4);
+        CHECK(q.full());
+        CHECK_THROWS_AS(q.put_nowait(2), eddy::queue_full);
+        const int got = co_await getter;
+        CHECK(got == 4);
+        CHECK(q.empty());
+    }());
+}
+
+namespace {
+eddy::task<int> get_from_prio(eddy::priority_queue<int>* q) {
+    co_return co_await q->get();
+}
+} // namespace
+
+TEST_CASE("a priority queue's getter granted an item keeps one when the queue dies first, and "
+          "loses it to shutdown(immediate)",
+          "[queue]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::task_handle<int> kept;
+        {
+            eddy::priority_queue<int> q;
+            kept = eddy::create_task(get_from_prio(&q));
+            co_await eddy::sleep(1ms);
+            q.put_nowait(9);
+        }
+        const int got = co_await kept;
+        CHECK(got == 9);
+
+        eddy::priority_queue<int> q;
+        auto dropped = eddy::create_task(get_from_prio(&q));
+        co_await eddy::sleep(1ms);
+        q.put_nowait(9);
+        q.shutdown(true);
+        CHECK_THROWS_AS(co_await dropped, eddy::queue_shutdown);
+        CHECK(q.empty());
+    }());
+}
+
+TEST_CASE("shutdown(immediate) takes the item of a getter served but not yet resumed, as asyncio's "
+          "drains it, and join does not wait for it",
+          "[queue]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        auto getter = eddy::create_task([&]() -> eddy::task<int> { co_return co_await q.get(); });
+        co_await eddy::sleep(1ms);
+        q.put_nowait(1); // handed to the getter
+        q.shutdown(true);
+        getter.cancel(); // nothing to give back any more
+        CHECK_THROWS_AS(co_await getter, eddy::queue_shutdown);
+        CHECK(q.empty());
+        CHECK(q.unfinished_tasks() == 0);
+        co_await q.join(); // returns at once
+    }());
+}
+
+TEST_CASE("a bounded queue over its size after an item came back admits no putter until it is "
+          "under it again",
+          "[queue][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q(1);
+        auto getter = eddy::create_task([&]() -> eddy::task<int> { co_return co_await q.get(); });
+        co_await eddy::sleep(1ms);
+        q.put_nowait(1); // handed to the getter: the queue stays empty
+        q.put_nowait(2); // fills it
+        auto putter = eddy::create_task([&]() -> eddy::task<> { co_await q.put(3); });
+        getter.cancel(); // before it runs: 1 comes back to the front, two items for maxsize 1
+        CHECK_THROWS_AS(co_await getter, eddy::cancelled_error);
+        co_await eddy::sleep(1ms); // the putter waits
+        CHECK(q.size() == 2);
+        CHECK(q.get_nowait() == 1);
+        CHECK(q.size() == 1); // still full: the putter waits on
+        CHECK_FALSE(putter.done());
+        CHECK(q.get_nowait() == 2);
+        co_await putter;
+        CHECK(q.get_nowait() == 3);
     }());
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 using namespace std::chrono_literals;
 using eddy_test::after;
@@ -110,6 +111,42 @@ TEST_CASE("a kernel read in flight at the end of a run completes in the next run
     CHECK(n == 2);
     CHECK(static_cast<char>(buf[0]) == 'h');
     reader = {};
+}
+
+TEST_CASE("done-callbacks of a future set between two runs run during the next run, as "
+          "asyncio's Runner runs them",
+          "[runner]") {
+    eddy::runner r;
+    eddy::future<int> f;
+    std::vector<std::string> log;
+    eddy::task_handle<int> waiter;
+    r.run([&]() -> eddy::task<> {
+        f.add_done_callback(
+            [&](eddy::future<int>& g) { log.push_back("future " + std::to_string(g.result())); });
+        waiter = eddy::create_task([&]() -> eddy::task<int> { co_return co_await f; });
+        co_await eddy::sleep(0s); // the waiter waits for f
+    }());
+    REQUIRE(waiter.valid());
+    f.set_result(7); // no loop runs now: the callback is queued on the runner's loop, not lost
+    // Added between runs too, to a task still pending and then to one already done.
+    waiter.add_done_callback(
+        [&](eddy::task_handle<int>& t) { log.push_back("task " + std::to_string(t.result())); });
+    CHECK(log.empty()); // callbacks never run inline
+    r.run([]() -> eddy::task<> {
+        co_await eddy::sleep(0s);
+        co_await eddy::sleep(0s);
+    }());
+    CHECK(log == std::vector<std::string>{"future 7", "task 7"});
+    REQUIRE(waiter.done());
+    waiter.add_done_callback([&](const eddy::task_handle<int>&) { log.emplace_back("late"); });
+    CHECK(log.size() == 2);
+    r.run([]() -> eddy::task<> { co_await eddy::sleep(0s); }());
+    CHECK(log.back() == "late");
+    waiter = {};
+    r.close();
+    // No loop running or open on this thread any more: nothing could ever run a callback.
+    eddy::future<int> g;
+    CHECK_THROWS_AS(g.add_done_callback([](eddy::future<int>&) {}), eddy::loop_error);
 }
 
 TEST_CASE("close cancels the tasks still pending, runs their cleanup and leaves no frame behind",
@@ -302,4 +339,21 @@ TEST_CASE("a Ctrl-C in a main task's last step is that run's keyboard_interrupt,
         second_interrupted = true;
     }
     CHECK_FALSE(second_interrupted);
+}
+
+TEST_CASE("a loop whose construction fails is not taken for the thread's open loop", "[runner]") {
+    {
+        eddy_test::env_var bad("EDDY_BACKEND", "no-such-backend");
+        CHECK_THROWS_AS(eddy::event_loop(), eddy::loop_error);
+    }
+    // Nothing is open on this thread: the callback cannot go anywhere (it went to the dead loop).
+    eddy::future<int> f;
+    CHECK_THROWS_AS(f.add_done_callback([](eddy::future<int>&) {}), eddy::loop_error);
+    // And a runner made afterwards is the thread's only open loop.
+    eddy::runner r;
+    bool ran = false;
+    f.add_done_callback([&](eddy::future<int>&) { ran = true; });
+    f.set_result(1);
+    r.run([]() -> eddy::task<> { co_await eddy::sleep(std::chrono::milliseconds(0)); }());
+    CHECK(ran);
 }

@@ -125,6 +125,14 @@ TEST_CASE("signals that cannot be handled are rejected with invalid_argument", "
         CHECK_THROWS_AS(eddy::add_signal_handler(0, [] {}), std::invalid_argument);
         CHECK_THROWS_AS(eddy::add_signal_handler(NSIG + 5, [] {}), std::invalid_argument);
         CHECK_THROWS_AS(eddy::wait_signal({SIGUSR1, SIGKILL}), std::invalid_argument);
+        // The message names the number given, 0 included, and an empty set says so.
+        CHECK_THROWS_WITH(eddy::wait_signal({SIGUSR1, 0}),
+                          "eddy::wait_signal: signal 0 cannot be waited for");
+        CHECK_THROWS_WITH(eddy::wait_signal({SIGKILL}), "eddy::wait_signal: signal " +
+                                                            std::to_string(SIGKILL) +
+                                                            " cannot be waited for");
+        CHECK_THROWS_WITH(eddy::wait_signal(eddy::signal_set{}),
+                          "eddy::wait_signal: no signal to wait for (an empty set)");
         CHECK_FALSE(eddy::remove_signal_handler(SIGUSR1));
         co_return;
     }());

@@ -4,9 +4,15 @@
 #include "helpers.hpp"
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <string>
+#include <termios.h>
+#include <thread>
 
 using namespace std::chrono_literals;
 using eddy_test::in_flight;
@@ -798,4 +804,93 @@ TEST_CASE("a writer dropped just before run ends, its send not started, leaks no
             CHECK(got.empty());
         }());
     }
+}
+
+namespace {
+/// A pseudo-terminal in raw mode whose reading end (the master) reads only once told to, or
+/// after 10 s: it stands for the program's own stdout in a terminal under flow control.
+struct stalled_terminal {
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int slave = -1;
+    std::atomic<bool> read_now{false};
+    std::thread reader;
+    stalled_terminal() {
+        REQUIRE(master >= 0);
+        REQUIRE(::grantpt(master) == 0);
+        REQUIRE(::unlockpt(master) == 0);
+        slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        REQUIRE(slave >= 0);
+        termios t{};
+        REQUIRE(::tcgetattr(slave, &t) == 0);
+        ::cfmakeraw(&t);
+        REQUIRE(::tcsetattr(slave, TCSANOW, &t) == 0);
+        reader = std::thread([this] {
+            const auto give_up = std::chrono::steady_clock::now() + 10s;
+            while (!read_now && std::chrono::steady_clock::now() < give_up) {
+                std::this_thread::sleep_for(1ms);
+            }
+            std::array<char, 65536> b{};
+            while (::read(master, b.data(), b.size()) > 0) {
+            }
+        });
+    }
+    stalled_terminal(const stalled_terminal&) = delete;
+    stalled_terminal& operator=(const stalled_terminal&) = delete;
+    ~stalled_terminal() {
+        read_now = true;
+        ::close(master); // ends the reader's read
+        reader.join();
+    }
+};
+
+eddy::loop_options on_backend(eddy::backend_kind k) {
+    eddy::loop_options o;
+    o.backend = k;
+    return o;
+}
+} // namespace
+
+TEST_CASE("a write to a terminal that stopped reading never blocks the loop", "[stream]") {
+    // A terminal's driver ignores non-blocking writes: a write issued on the loop thread slept
+    // there until the terminal read again, freezing timers and every other task.
+    const auto kind = GENERATE(eddy::backend_kind::io_uring, eddy::backend_kind::epoll);
+    const bool nonblocking = GENERATE(false, true); // a terminal inherited O_NONBLOCK
+    stalled_terminal term;
+    if (nonblocking) {
+        REQUIRE(::fcntl(term.slave, F_SETFL, ::fcntl(term.slave, F_GETFL) | O_NONBLOCK) == 0);
+    }
+    double slept = 0;
+    eddy::run(
+        [&]() -> eddy::task<> {
+            eddy::stream_writer w(term.slave);
+            const auto t0 = eddy::clock::now();
+            w.write(std::string(200'000, 'x')); // far more than a terminal buffers
+            co_await eddy::sleep(20ms);         // the send goes to the kernel meanwhile
+            slept = std::chrono::duration<double>(eddy::clock::now() - t0).count();
+            term.read_now = true;
+            co_await w.drain();
+            w.close();
+            co_await w.wait_closed(); // every byte written, none refused with EAGAIN
+        }(),
+        on_backend(kind));
+    CHECK(slept < 5.0); // about 0.02; 10 when the write held the loop
+}
+
+TEST_CASE("aborting a writer stuck on a terminal that does not read ends its send at once",
+          "[stream]") {
+    const auto kind = GENERATE(eddy::backend_kind::io_uring, eddy::backend_kind::epoll);
+    stalled_terminal term;
+    double took = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    eddy::run(
+        [&]() -> eddy::task<> {
+            eddy::stream_writer w(term.slave);
+            w.write(std::string(200'000, 'x'));
+            co_await eddy::sleep(20ms); // the send is stuck now
+            w.abort();
+            co_await w.wait_closed();
+        }(),
+        on_backend(kind));
+    took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(took < 5.0); // not until the terminal reads (10 s): a stuck send cannot be cancelled
 }

@@ -266,6 +266,43 @@ TEST_CASE("communicate ignores a child that exits without reading its input", "[
     }());
 }
 
+TEST_CASE(
+    "communicate after the caller closed stdin drops its input and still collects the output, "
+    "as asyncio's does",
+    "[subprocess]") {
+    eddy::run([]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("sh", {"-c", "cat; echo done"}, piped_io());
+        p.stdin_pipe().write("first\n");
+        p.stdin_pipe().close();
+        // Before, the feed's failure left communicate's readers running into `p`: its stdout
+        // was then "being read", and destroying `p` terminated the program.
+        const auto out = co_await p.communicate("more\n");
+        CHECK(out.out == "first\ndone\n");
+        CHECK(p.returncode() == 0);
+        const std::string rest = co_await p.stdout_pipe().read();
+        CHECK(rest.empty());
+    }());
+}
+
+TEST_CASE("a cancelled communicate stops its reads before it ends: the process stays usable",
+          "[subprocess][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        auto p = co_await eddy::create_subprocess_exec("sh", {"-c", "echo early; exec sleep 30"},
+                                                       piped_io());
+        auto talk = [&]() -> eddy::task<> { (void)co_await p.communicate(); };
+        auto h = eddy::create_task(talk);
+        co_await eddy::sleep(50ms);
+        h.cancel();
+        const bool cancelled = co_await eddy_test::ends_cancelled(h);
+        CHECK(cancelled);
+        p.kill();
+        const int rc = co_await p.wait();
+        CHECK(rc == -SIGKILL);
+        // No read of it is still running: a new one is accepted (what was read is gone).
+        (void)co_await p.stdout_pipe().read();
+    }());
+}
+
 TEST_CASE("options written as designated initializers inside co_await compile and apply",
           "[subprocess]") {
     eddy::run([]() -> eddy::task<> {

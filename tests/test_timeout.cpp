@@ -398,3 +398,40 @@ TEST_CASE("wait_for of a gather with a zero timeout cancels its children, as asy
         CHECK(value == 2);
     }());
 }
+
+namespace {
+eddy::task<int> quick(int v) {
+    co_return v;
+}
+} // namespace
+
+TEST_CASE("a deadline already past when its scope is entered fires before the body's next step, "
+          "as asyncio's call_soon does",
+          "[timeout]") {
+    eddy::run([]() -> eddy::task<> {
+        int steps = 0;
+        auto body = [&]() -> eddy::task<> {
+            for (int i = 0; i < 200; ++i) {
+                co_await eddy::yield();
+                ++steps;
+            }
+        };
+        CHECK_THROWS_AS(co_await eddy::timeout(0ms)(body), eddy::timeout_error);
+        CHECK(steps == 0); // not the up to 64 steps a turn's follow-on run would allow
+        // A gather whose children had not run: cancelled before they start (asyncio 3.11's
+        // wait_for(gather(...), 0) cancels them at once, 3.12's fires through call_soon).
+        bool timed_out = false;
+        try {
+            (void)co_await eddy::wait_for(eddy::gather(quick(1), quick(2)), 0ms);
+        } catch (const eddy::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        // A deadline in the future still lets the body run until it comes.
+        const int v = co_await eddy::timeout(1h)([&]() -> eddy::task<int> {
+            co_await eddy::yield();
+            co_return 7;
+        });
+        CHECK(v == 7);
+    }());
+}

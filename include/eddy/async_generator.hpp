@@ -70,11 +70,15 @@ template <class T> class [[nodiscard]] async_generator {
                                            "std::reference_wrapper instead");
 
   public:
+    /// The coroutine promise: makes a function returning async_generator<T> a generator.
     using promise_type = detail::generator_promise<T>;
+    /// What the generator co_yields; next() yields std::optional<value_type>.
     using value_type = T;
+    /// The coroutine handle the generator owns.
     using handle_type = std::coroutine_handle<promise_type>;
 
     async_generator() noexcept = default;
+    /// Takes ownership of the coroutine `h` (used by the promise).
     explicit async_generator(handle_type h) noexcept : h_(h) {}
     async_generator(async_generator&& o) noexcept : h_(std::exchange(o.h_, {})) {}
     async_generator& operator=(async_generator&& o) noexcept {

@@ -48,17 +48,21 @@ class code_location {
     constexpr explicit code_location(std::source_location l) noexcept : loc_(l) {}
     std::source_location loc_; // one pointer in libstdc++: a frame pays 8 bytes per location
 #else
+    /// As above: the caller's place when used as a default argument.
     [[nodiscard]] static constexpr code_location
     current(const char* file = __builtin_FILE(), const char* fn = __builtin_FUNCTION(),
             unsigned line = __builtin_LINE()) noexcept {
         return {file, fn, line};
     }
+    /// As above: the file ("" when unknown).
     [[nodiscard]] constexpr const char* file_name() const noexcept {
         return file_;
     }
+    /// As above: the function as the compiler names it ("" when unknown).
     [[nodiscard]] constexpr const char* function_name() const noexcept {
         return function_;
     }
+    /// As above: the line (0 when unknown).
     [[nodiscard]] constexpr std::uint_least32_t line() const noexcept {
         return line_;
     }

@@ -24,6 +24,14 @@ template <class T> decltype(auto) get_awaiter(T&& t) {
         return std::forward<T>(t);
     }
 }
+/// What an eddy task's await_transform checks before awaiting `T`: the awaiter has an
+/// await_ready. Weaker than `awaitable` on purpose: an await_suspend that takes only a task's
+/// own coroutine_handle<P> is valid there, and testing it with coroutine_handle<> could
+/// instantiate its body.
+template <class T>
+concept has_await_ready = requires(T&& t) {
+    get_awaiter(std::forward<T>(t)).await_ready();
+};
 } // namespace detail
 
 /// Something `co_await` accepts in a coroutine that has no await_transform: an awaiter, or a

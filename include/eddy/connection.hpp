@@ -32,7 +32,9 @@ namespace eddy {
 /// shutdown(SHUT_RDWR), then the reader sees end of file too; write_eof(): a half-close) or is
 /// destroyed; the socket itself goes when both halves have closed their fds.
 struct connection {
+    /// Reads from the socket through its original fd.
     stream_reader reader;
+    /// Writes to the socket through a dup of the fd; its close() shuts the connection down.
     stream_writer writer;
 };
 

@@ -89,6 +89,7 @@ template <class T> class context_var {
     context_var(const context_var&) = delete;
     context_var& operator=(const context_var&) = delete;
 
+    /// The name given at construction (ContextVar.name); it only appears in messages.
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
     /// The value in the current context, else the default. The reference stays valid until

@@ -153,6 +153,7 @@ struct task_options {
 /// exception()) is reported on stderr when the state is destroyed.
 template <class T> class task_handle {
   public:
+    /// The task's result type.
     using value_type = T;
 
     task_handle() noexcept = default;
@@ -260,7 +261,8 @@ template <class T> class task_handle {
     /// cancels too (the shutdown turns the loop once more for it); only a callback whose task
     /// never finishes (or whose loop is gone) is destroyed without running. An exception `fn`
     /// throws is reported on stderr, as call_soon's are. Throws eddy::invalid_state_error for an
-    /// empty handle, eddy::loop_error with no running loop.
+    /// empty handle, eddy::loop_error with no loop running or open on this thread (between two
+    /// runs of an eddy::runner, its loop takes the callback).
     template <class F>
     requires std::is_invocable_v<F&, task_handle&>
     void add_done_callback(F fn) {

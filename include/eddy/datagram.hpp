@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
@@ -23,23 +24,31 @@ namespace eddy {
 
 /// One datagram received by datagram_endpoint::recvfrom(): its bytes and its sender.
 struct datagram {
+    /// Its bytes, cut to the endpoint's max_size (a longer datagram's tail is dropped).
     std::string data;
+    /// The sender's address.
     endpoint peer;
+    /// True when the datagram was longer than max_size and `data` holds only its start.
+    bool truncated = false;
 };
 
 /// Where a datagram endpoint lives and talks to (asyncio's local_addr / remote_addr).
 struct datagram_options {
     /// Binds to this host and port ("" with port 0: the kernel picks on the first send).
     std::string local_host;
+    /// The port to bind to; 0 lets the kernel pick one.
     std::uint16_t local_port = 0;
     /// Connects to this host and port (send() then goes there, and only its datagrams are
     /// received). Empty: not connected; use sendto().
     std::string remote_host;
+    /// The port to connect to; ignored while remote_host is empty.
     std::uint16_t remote_port = 0;
     /// AF_INET or AF_INET6 to pick one family for names (AF_UNSPEC: the first resolved).
     int family = AF_UNSPEC;
-    bool reuse_port = false;      // SO_REUSEPORT
-    bool allow_broadcast = false; // SO_BROADCAST
+    /// SO_REUSEPORT, set before binding: sockets that all set it may share the port.
+    bool reuse_port = false;
+    /// SO_BROADCAST: lets sendto() reach a broadcast address.
+    bool allow_broadcast = false;
     /// The largest datagram recvfrom() returns whole (longer ones are cut, as the kernel does).
     std::size_t max_size = 65536;
 };
@@ -51,8 +60,15 @@ struct datagram_options {
 class datagram_endpoint {
   public:
     datagram_endpoint() noexcept = default;
-    datagram_endpoint(eddy::socket s, std::optional<endpoint> remote, std::size_t max_size) noexcept
-        : sock_(std::move(s)), remote_(remote), max_size_(max_size) {}
+    /// Adopts `s`. `remote`: the peer `s` is connected to, or nullopt (send() then throws);
+    /// `max_size`: recvfrom()'s buffer size. Throws std::invalid_argument for max_size 0 (every
+    /// datagram would be consumed and come back empty); `s` is closed then.
+    datagram_endpoint(eddy::socket s, std::optional<endpoint> remote, std::size_t max_size)
+        : sock_(std::move(s)), remote_(remote), max_size_(max_size) {
+        if (max_size == 0) {
+            throw std::invalid_argument("eddy::datagram_endpoint: max_size must be positive");
+        }
+    }
 
     /// The socket, for options and the span-based operations (recvfrom(span) allocates
     /// nothing).
@@ -72,6 +88,7 @@ class datagram_endpoint {
             std::as_writable_bytes(std::span(d.data.data(), d.data.size())));
         d.data.resize(info.size);
         d.peer = info.peer;
+        d.truncated = info.truncated;
         co_return d;
     }
     /// Sends `data` as one datagram to `to` (copied into the operation). Throws

@@ -40,6 +40,7 @@ class cancelled_error {
 /// catch it in main() and exit with 130 as shells expect.
 class keyboard_interrupt {
   public:
+    /// Always "interrupted (SIGINT)". Not an override: the class is not a std::exception.
     [[nodiscard]] const char* what() const noexcept { return "interrupted (SIGINT)"; }
 };
 
@@ -62,6 +63,7 @@ class loop_error : public std::logic_error {
 /// (asyncio.TimeoutError). The work it covered was cancelled and has finished cancelling.
 class timeout_error : public std::runtime_error {
   public:
+    /// Carries the message "eddy: timed out".
     timeout_error() : std::runtime_error("eddy: timed out") {}
     using std::runtime_error::runtime_error;
 };
@@ -112,6 +114,7 @@ class exception_group : public std::exception {
 /// (asyncio.BrokenBarrierError).
 class broken_barrier_error : public std::runtime_error {
   public:
+    /// Carries the message "eddy: the barrier is broken".
     broken_barrier_error() : std::runtime_error("eddy: the barrier is broken") {}
     using std::runtime_error::runtime_error;
 };
@@ -119,12 +122,14 @@ class broken_barrier_error : public std::runtime_error {
 /// get_nowait() on an empty queue (asyncio.QueueEmpty).
 class queue_empty : public std::runtime_error {
   public:
+    /// Carries the message "eddy: the queue is empty".
     queue_empty() : std::runtime_error("eddy: the queue is empty") {}
 };
 
 /// put_nowait() on a full queue (asyncio.QueueFull).
 class queue_full : public std::runtime_error {
   public:
+    /// Carries the message "eddy: the queue is full".
     queue_full() : std::runtime_error("eddy: the queue is full") {}
 };
 
@@ -132,6 +137,7 @@ class queue_full : public std::runtime_error {
 /// shut down immediately) (asyncio.QueueShutDown, Python 3.13).
 class queue_shutdown : public std::runtime_error {
   public:
+    /// Carries the message "eddy: the queue is shut down".
     queue_shutdown() : std::runtime_error("eddy: the queue is shut down") {}
 };
 

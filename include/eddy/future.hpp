@@ -44,6 +44,7 @@ template <class T> class future_state final : public future_base, public pooled 
 /// passing it to gather, wait, when_any or shield, throws eddy::invalid_state_error.
 template <class T = void> class future {
   public:
+    /// The result type (void: a future that only signals completion).
     using value_type = T;
 
     /// A new pending future.
@@ -123,8 +124,9 @@ template <class T = void> class future {
     /// Calls `fn(future)` through call_soon on the running loop once the future is done (at
     /// once, through call_soon, if it is done already); `fn` takes the future by value or by
     /// (const) reference, a copy sharing this one's state. It runs in a copy of the context
-    /// current at this call, as call_soon's callbacks do. Throws eddy::loop_error with no
-    /// running loop.
+    /// current at this call, as call_soon's callbacks do. Between two runs of an eddy::runner
+    /// the runner's loop takes it (it runs during a later run). Throws eddy::loop_error with no
+    /// loop running or open on this thread.
     template <class F>
     requires std::is_invocable_v<F&, future&>
     void add_done_callback(F fn) {

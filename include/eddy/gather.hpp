@@ -22,12 +22,14 @@ namespace eddy {
 struct return_exceptions_t {
     explicit return_exceptions_t() = default;
 };
+/// Pass first to gather (`gather(eddy::return_exceptions, a, b)`) to get outcomes, not a throw.
 inline constexpr return_exceptions_t return_exceptions{};
 
 /// What one awaitable of a `gather(return_exceptions, ...)` produced: its value or its exception.
 /// Void results hold std::monostate; references a std::reference_wrapper.
 template <class T> class outcome {
   public:
+    /// The type of the value it may hold.
     using value_type = T;
     /// An outcome holding a value.
     explicit outcome(T v) : v_(std::in_place_index<0>, std::move(v)) {}
@@ -36,6 +38,7 @@ template <class T> class outcome {
 
     /// True when it holds a value.
     [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
+    /// has_value().
     explicit operator bool() const noexcept { return has_value(); }
     /// The value; rethrows the exception when there is none.
     T& value() & {

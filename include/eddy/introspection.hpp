@@ -73,7 +73,8 @@ class task_ref {
     /// Calls `fn(r)`, `r` a task_ref to this task, through call_soon once the task is done;
     /// the same contract as task_handle::add_done_callback (`fn` takes a task_ref). For a set
     /// of tasks of mixed result types, as asyncio's `background_tasks` idiom keeps. Throws
-    /// eddy::invalid_state_error for an empty task_ref, eddy::loop_error with no running loop.
+    /// eddy::invalid_state_error for an empty task_ref, eddy::loop_error with no loop running or
+    /// open on this thread.
     template <class F>
     requires std::is_invocable_v<F&, task_ref&>
     void add_done_callback(F fn) {

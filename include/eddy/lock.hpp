@@ -37,6 +37,7 @@ class [[nodiscard]] lock_guard {
 
     /// True while this guard holds the lock.
     [[nodiscard]] bool owns_lock() const noexcept { return l_ != nullptr; }
+    /// owns_lock().
     explicit operator bool() const noexcept { return owns_lock(); }
     /// Releases the lock now (a no-op if already released).
     inline void unlock() noexcept;
@@ -60,7 +61,9 @@ class lock {
     [[nodiscard]] bool locked() const noexcept { return locked_; }
 
     /// Waits for the lock and yields a lock_guard that releases it. Throws cancelled_error if
-    /// the task is cancelled while waiting (it then holds nothing). Allocates nothing.
+    /// the task is cancelled while waiting, or after the lock was handed to it but before it
+    /// resumed (the lock then goes to the next waiter, as asyncio's does): either way it holds
+    /// nothing. Allocates nothing.
     [[nodiscard]] auto acquire() noexcept { return awaiter<true>{this}; }
 
     /// Takes the lock if it is free and nobody waits; the caller must release() it.
@@ -111,6 +114,10 @@ class lock {
         bool await_suspend(std::coroutine_handle<> h) { return park(h, l_->waiters_); }
         auto await_resume() {
             resume();
+            if (cancelled_after_grant()) [[unlikely]] {
+                l_->release_unchecked(); // to the next waiter, as asyncio's acquire does
+                throw_pending_cancel();
+            }
             if constexpr (Guard) {
                 return lock_guard(l_);
             }

@@ -46,6 +46,12 @@ inline thread_local unsigned transfer_depth_ = 0;
 
 /// Loops made on this thread so far (each loop's serial number).
 inline thread_local std::uint64_t loop_serials_ = 0;
+/// Loops alive on this thread, and the newest of them (the others are linked through their
+/// older_open_): between two runs of an eddy::runner no loop runs, yet a future completed then
+/// (or a done-callback added then) must still reach the loop that will run its callbacks, as
+/// asyncio's do.
+inline thread_local unsigned open_loops_ = 0;
+inline thread_local event_loop* last_open_loop_ = nullptr;
 inline constexpr unsigned max_transfer_depth = 256;
 
 std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept;
@@ -77,6 +83,9 @@ class event_loop {
         wake_op_.complete = &on_wake;
         wake_op_.owner = this;
         reactor_->submit(wake_op_);
+        // Last: a constructor that throws must not leave this loop listed (no destructor runs).
+        ++detail::open_loops_;
+        older_open_ = std::exchange(detail::last_open_loop_, this);
     }
 
     event_loop(const event_loop&) = delete;
@@ -84,7 +93,19 @@ class event_loop {
 
     /// Cancels every task still pending, runs them until they finish, and drains every kernel
     /// operation before the ring closes.
-    ~event_loop() { shutdown(); }
+    ~event_loop() {
+        shutdown();
+        if (std::this_thread::get_id() == made_on_) { // the list is the making thread's
+            --detail::open_loops_;
+            event_loop** link = &detail::last_open_loop_;
+            while (*link != nullptr && *link != this) {
+                link = &(*link)->older_open_;
+            }
+            if (*link == this) {
+                *link = older_open_;
+            }
+        }
+    }
 
     /// True in debug mode (loop_options::debug or EDDY_DEBUG=1).
     [[nodiscard]] bool debug() const noexcept { return dbg_.debug; }
@@ -262,6 +283,14 @@ class event_loop {
     }
     /// eddy internal: undoes stop_follow_on() when eddy::runner starts its next main task.
     void resume_follow_on() noexcept { follow_on_budget_ = max_follow_on; }
+    /// eddy internal: this turn runs no more follow-on items, so that its boundary (expired
+    /// timers first) comes before the work that became ready after this call. For a deadline
+    /// armed already expired (timeout(0s)): asyncio fires it with call_soon, ahead of the steps
+    /// scheduled after it, where up to max_follow_on of them would otherwise run first.
+    void end_follow_on() noexcept {
+        follow_on_left_ = 0;
+        follow_on_cut_ = true; // in case the turn has not reached its follow-on run yet
+    }
 
     /// One turn: poll I/O (waiting only if nothing is ready, until the nearest timer), move
     /// expired timers to the ready queue, run what was ready at the start of the run phase.
@@ -336,13 +365,14 @@ class event_loop {
             // push and pop per hand-off rather than a whole turn. At most max_follow_on items:
             // the boundary is skipped only as if the loop had been that much faster.
             // (Counted down before the item runs: stop_follow_on() inside it zeroes the count.)
-            follow_on_left_ = follow_on_budget_;
+            follow_on_left_ = follow_on_cut_ ? 0 : follow_on_budget_;
             while (follow_on_left_ != 0 && !ready_.empty()) {
                 --follow_on_left_;
                 run_item(ready_.pop());
             }
         }
         current_ = nullptr;
+        follow_on_cut_ = false;
         ready_.rewind_if_empty();
         return true;
     }
@@ -491,6 +521,7 @@ class event_loop {
     std::uint32_t busy_turns_ = 0;     // turns with ready work since the kernel was last polled
     std::uint32_t follow_on_left_ = 0; // of the running turn
     std::uint32_t follow_on_budget_ = max_follow_on; // 0 once stop_follow_on() was called
+    bool follow_on_cut_ = false;                     // end_follow_on() during this turn
     std::uint32_t eager_depth_ = 0;                  // eager first steps running now, nested
     bool eager_tasks_ = false;
     bool wake_rearm_ = false;
@@ -502,6 +533,8 @@ class event_loop {
     detail::intrusive_list callbacks_;
     detail::task_base* current_ = nullptr;
     std::uint64_t serial_;
+    std::thread::id made_on_ = std::this_thread::get_id();
+    event_loop* older_open_ = nullptr; // the loop made before this one on its thread, still open
     detail::debug_settings dbg_;
     bool checked_steps_ = false;   // debug mode or shuffling: run_checked runs each turn
     std::int64_t virtual_now_ = 0; // the loop's time under clock_kind::virtual_time
@@ -519,6 +552,17 @@ template <class F> void event_loop::call_soon_threadsafe(F&& fn) {
     }
     return *detail::running_loop_;
 }
+
+namespace detail {
+/// The loop a done-callback made or fired on this thread goes to: the running loop, else (between
+/// two runs of an eddy::runner) the only loop open on this thread, else null.
+[[nodiscard]] inline event_loop* home_loop() noexcept {
+    if (running_loop_ != nullptr) {
+        return running_loop_;
+    }
+    return open_loops_ == 1 ? last_open_loop_ : nullptr;
+}
+} // namespace detail
 
 /// The running loop's monotonic time (asyncio's loop.time()). Throws eddy::loop_error outside
 /// a running loop.

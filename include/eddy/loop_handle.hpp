@@ -19,6 +19,8 @@ class loop_handle {
   public:
     /// A handle to the loop running on this thread. Throws eddy::loop_error outside a loop.
     loop_handle();
+    /// A handle to `loop`, which must be alive at this call (the handle may outlive it). Does
+    /// not throw; callable from any thread.
     explicit loop_handle(event_loop& loop) : box_(loop.inbox()) { box_->retain_handle(); }
     loop_handle(const loop_handle& o) : box_(o.box_) {
         if (box_) {

@@ -15,7 +15,9 @@ namespace eddy {
 
 /// The two ends of a pipe (see eddy::pipe).
 struct pipe_ends {
+    /// The read end, owning its fd.
     stream_reader reader;
+    /// The write end, owning its fd.
     stream_writer writer;
 };
 

@@ -11,23 +11,31 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace eddy {
 namespace detail {
 
+// `hand_over`: a getter that waits is handed the item put (true), or granted the right to take
+// one from the store when it runs (false; see basic_queue::push).
 template <class T> struct fifo_store {
+    static constexpr bool hand_over = true;
     ring<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
+    /// Puts back an item taken from the front: it comes out next again.
+    void unget(T&& v) { items.push_front(std::move(v)); }
     T pop() { return items.pop_front(); }
     [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
     void clear() noexcept { items.clear(); }
 };
 
 template <class T> struct lifo_store {
+    static constexpr bool hand_over = false;
     ring<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
+    void unget(T&& v) { items.push_back(std::move(v)); }
     T pop() { return items.pop_back(); }
     [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
     void clear() noexcept { items.clear(); }
@@ -35,12 +43,14 @@ template <class T> struct lifo_store {
 
 /// A binary heap whose first element is the smallest under Compare (Python's heapq order).
 template <class T, class Compare> struct heap_store {
+    static constexpr bool hand_over = false;
     std::vector<T> items;
     Compare less;
     void push(T&& v) {
         items.push_back(std::move(v));
         std::push_heap(items.begin(), items.end(), greater());
     }
+    void unget(T&& v) { push(std::move(v)); }
     T pop() {
         std::pop_heap(items.begin(), items.end(), greater());
         T v(std::move(items.back()));
@@ -62,12 +72,17 @@ template <class T, class Compare> struct heap_store {
 /// priority variants, with Python 3.13's shutdown). `Store` decides the order.
 ///
 /// - `maxsize` 0 means unbounded; otherwise put() waits while the queue is full.
-/// - Getters and putters are served first in, first out. A value goes straight to a waiting
-///   getter, and a waiting putter's value goes in as soon as there is room: nothing can
-///   overtake a waiter.
+/// - Getters and putters are served first in, first out, and nothing can overtake a waiter: a
+///   waiting putter's value goes in as soon as there is room, and an item put while a getter
+///   waits is that getter's. In a FIFO queue the item itself goes straight to the getter; in a
+///   LIFO or priority queue it goes in and the getter takes the top item when it runs, so that
+///   a burst of puts in one step is ordered first, as in asyncio (size() counts it until then,
+///   as qsize() does, but get_nowait() cannot take it).
 /// - A task cancelled while waiting takes nothing with it: a getter gets no item (none is
-///   lost), a putter's value is not put. A waiter that was already served when the
-///   cancellation came keeps what it got; the cancellation lands at its next await.
+///   lost), a putter's value is not put. A getter handed an item and cancelled before it
+///   resumes gives the item back (to the next getter, else to the front of the queue) and
+///   throws cancelled_error, as asyncio's get does; a putter whose value already went in
+///   returns, and the cancellation lands at its next await.
 /// - Move-only element types work. Nothing is allocated per wait; the store grows by doubling
 ///   and never shrinks.
 ///
@@ -75,6 +90,7 @@ template <class T, class Compare> struct heap_store {
 /// eddy::invalid_state_error.
 template <class T, class Store> class basic_queue {
   public:
+    /// The element type.
     using value_type = T;
 
     /// A queue holding at most `maxsize` items (0: no limit).
@@ -82,6 +98,20 @@ template <class T, class Store> class basic_queue {
     basic_queue(const basic_queue&) = delete;
     basic_queue& operator=(const basic_queue&) = delete;
     ~basic_queue() {
+        // Getters served and not yet resumed keep their item: those granted one in the store
+        // get it now. They learn that the queue is gone (their node is unlinked) and no longer
+        // touch it.
+        while (detail::list_node* n = handed_.pop_front()) {
+            getter* g = static_cast<handed_link*>(n)->owner;
+            if (g->reserved_) {
+                g->reserved_ = false;
+                try {
+                    g->item_.emplace(store_.pop());
+                } catch (...) {
+                    g->orphaned_ = true; // T's move threw: it gets invalid_state_error instead
+                }
+            }
+        }
         detail::orphan_all(getters_);
         detail::orphan_all(putters_);
         detail::orphan_all(joiners_);
@@ -89,9 +119,11 @@ template <class T, class Store> class basic_queue {
 
     /// Items in the queue.
     [[nodiscard]] std::size_t size() const noexcept { return store_.size(); }
+    /// True when no item is in the queue.
     [[nodiscard]] bool empty() const noexcept { return store_.size() == 0; }
     /// True when maxsize is set and reached.
     [[nodiscard]] bool full() const noexcept { return maxsize_ != 0 && store_.size() >= maxsize_; }
+    /// The bound given at construction (0: unbounded).
     [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
     /// True after shutdown().
     [[nodiscard]] bool is_shutdown() const noexcept { return shutdown_; }
@@ -116,13 +148,14 @@ template <class T, class Store> class basic_queue {
 
     /// Takes the next item, waiting while the queue is empty. Throws eddy::queue_shutdown when
     /// the queue is shut down and empty (at once for shutdown(true)), cancelled_error if the
-    /// task is cancelled while waiting (it then took nothing).
+    /// task is cancelled while waiting or after an item was handed to it but before it resumed
+    /// (it then took nothing: the item goes to the next getter or back to the front).
     [[nodiscard]] auto get() noexcept { return getter{this}; }
 
     /// Takes the next item without waiting. Throws eddy::queue_empty, or eddy::queue_shutdown
-    /// when shut down and empty.
+    /// when shut down and empty (items that waiting getters will take do not count).
     T get_nowait() {
-        if (store_.size() == 0) {
+        if (store_.size() == reserved_) {
             if (shutdown_) {
                 throw queue_shutdown();
             }
@@ -156,6 +189,20 @@ template <class T, class Store> class basic_queue {
     void shutdown(bool immediate = false) noexcept {
         shutdown_ = true;
         if (immediate) {
+            // Getters served and not yet resumed lose their item with the rest (in asyncio it
+            // would still be in the queue): they throw queue_shutdown.
+            while (detail::list_node* n = handed_.pop_front()) {
+                getter* g = static_cast<handed_link*>(n)->owner;
+                g->shut_ = true;
+                g->reserved_ = false; // its item is in the store, dropped below
+                if (g->item_) {       // handed over: never in the store
+                    g->item_.reset();
+                    if (unfinished_ > 0 && --unfinished_ == 0) {
+                        wake_joiners();
+                    }
+                }
+            }
+            reserved_ = 0;
             while (store_.size() != 0) {
                 (void)store_.pop();
                 if (unfinished_ > 0 && --unfinished_ == 0) {
@@ -174,27 +221,90 @@ template <class T, class Store> class basic_queue {
     }
 
   private:
+    struct getter;
+    // A getter's node in handed_, from the moment it is served until it resumes.
+    struct handed_link : detail::list_node {
+        getter* owner = nullptr;
+    };
+
     struct [[nodiscard]] getter : detail::parked {
         basic_queue* q_;
-        std::optional<T> item_;
-        bool shut_ = false;
+        std::optional<T> item_; // handed over (FIFO), or given by a dying queue
+        bool shut_ = false;     // woken by shutdown(): throws queue_shutdown
+        bool reserved_ = false; // granted an item in the store (LIFO, priority)
+        // Linked in the queue's handed_ list from the grant until it resumes: whether the queue
+        // is still there to take from, or to give the item back to.
+        handed_link link_;
         explicit getter(basic_queue* q) noexcept : q_(q) {}
+        getter(getter&& o) noexcept : parked(std::move(o)), q_(o.q_) {} // only before the await
+        getter(const getter&) = delete;
+        getter& operator=(const getter&) = delete;
+        getter& operator=(getter&&) = delete;
+        ~getter() {
+            if (link_.linked()) [[unlikely]] {
+                // Served, then destroyed without resuming (its frame went with its task): what
+                // it was granted goes back rather than being lost.
+                link_.unlink();
+                try {
+                    if (reserved_) {
+                        --q_->reserved_;
+                        q_->pass_reservation();
+                    } else if (item_) {
+                        q_->give_back(std::move(*item_));
+                    }
+                } catch (...) { // NOLINT(bugprone-empty-catch): out of memory; the item is lost
+                }
+            }
+        }
         [[nodiscard]] bool await_ready() const noexcept {
-            return q_->store_.size() != 0 || q_->shutdown_;
+            return q_->store_.size() != q_->reserved_ || q_->shutdown_;
         }
         bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->getters_); }
         T await_resume() {
             resume();
-            if (item_) {
+            if (shut_) {
+                throw queue_shutdown(); // woken by shutdown(): the queue may be gone by now
+            }
+            if (item_ || reserved_) {
+                const bool queue_alive = link_.linked();
+                link_.unlink();
+                if (queue_alive) {
+                    if (cancelled_after_grant()) [[unlikely]] {
+                        give_back_or_keep();
+                    }
+                    if (reserved_) {
+                        --q_->reserved_;
+                        return q_->take();
+                    }
+                }
                 return std::move(*item_);
             }
-            if (shut_) {
-                throw queue_shutdown(); // granted by shutdown(): the queue may be gone by now
-            }
-            if (q_->store_.size() != 0) {
+            if (q_->store_.size() != q_->reserved_) {
                 return q_->take();
             }
             throw queue_shutdown();
+        }
+
+      private:
+        // Cancelled after it was served: what it was granted goes back and the await throws, as
+        // asyncio's get raises with the item still queued. Out of memory for giving an item
+        // back, it keeps it and the cancellation lands at the next await.
+        [[gnu::noinline]] void give_back_or_keep() {
+            if (reserved_) {
+                reserved_ = false;
+                --q_->reserved_;
+                q_->pass_reservation();
+            } else if constexpr (std::is_nothrow_move_constructible_v<T>) {
+                try {
+                    q_->give_back(std::move(*item_)); // moves nothing when it throws
+                } catch (...) {
+                    return;
+                }
+                item_.reset();
+            } else {
+                return; // a move that throws midway could lose it: kept
+            }
+            throw_pending_cancel();
         }
     };
 
@@ -234,20 +344,56 @@ template <class T, class Store> class basic_queue {
         void await_resume() { resume(); }
     };
 
-    /// An item goes in: to the first waiting getter, else into the store.
+    /// An item goes in, and is the first waiting getter's if any.
     void push(T&& item) {
-        if (auto* g = detail::first_waiter<getter>(getters_)) {
-            g->item_.emplace(std::move(item));
-            g->grant();
+        auto* g = detail::first_waiter<getter>(getters_);
+        if (g != nullptr && Store::hand_over) {
+            hand(*g, std::move(item));
         } else {
             store_.push(std::move(item));
+            if (g != nullptr) {
+                reserve(*g);
+            }
         }
         ++unfinished_;
     }
+    void hand(getter& g, T&& item) {
+        g.item_.emplace(std::move(item));
+        serve(g);
+    }
+    void reserve(getter& g) noexcept {
+        ++reserved_;
+        g.reserved_ = true;
+        serve(g);
+    }
+    void serve(getter& g) noexcept {
+        g.link_.owner = &g;
+        handed_.push_back(g.link_);
+        g.grant();
+    }
+    /// A cancelled getter's grant of an item in the store goes to the next getter, if any.
+    void pass_reservation() noexcept {
+        if (auto* g = detail::first_waiter<getter>(getters_)) {
+            reserve(*g);
+        }
+    }
+    /// An item a cancelled getter was handed comes back: to the next getter, else to the front
+    /// (a bounded queue may then hold one item more than maxsize until it is taken).
+    void give_back(T&& item) {
+        if (auto* g = detail::first_waiter<getter>(getters_)) {
+            hand(*g, std::move(item));
+        } else {
+            store_.unget(std::move(item));
+        }
+    }
 
-    /// An item comes out; the first waiting putter's item takes the freed room.
+    /// An item comes out; the first waiting putter's item takes the freed room (none while an
+    /// item given back keeps the queue over maxsize).
     T take() {
         T v = store_.pop();
+        if (full()) {
+            return v;
+        }
         if (auto* p = detail::first_waiter<putter>(putters_)) {
             store_.push(std::move(p->item_));
             ++unfinished_;
@@ -269,6 +415,8 @@ template <class T, class Store> class basic_queue {
     detail::intrusive_list getters_;
     detail::intrusive_list putters_;
     detail::intrusive_list joiners_;
+    detail::intrusive_list handed_; // getters served, not yet resumed (handed_link)
+    std::size_t reserved_ = 0;      // items in the store granted to getters (LIFO, priority)
 };
 
 /// First in, first out (asyncio.Queue).

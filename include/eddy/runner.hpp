@@ -32,8 +32,9 @@ namespace eddy {
 /// still open.
 ///
 /// Ownership and threads: the runner owns its loop. It is used on the thread that made it,
-/// outside any running loop (nothing runs between two runs: timers and kernel completions wait
-/// for the next run). It is immovable, like event_loop; hold it in a std::unique_ptr to move it.
+/// outside any running loop (nothing runs between two runs: timers, kernel completions and the
+/// done-callbacks of futures set or tasks awaited between runs wait for the next run). It is
+/// immovable, like event_loop; hold it in a std::unique_ptr to move it.
 class runner {
   public:
     /// Makes the loop (`options` as for eddy::run). Throws std::system_error when io_uring

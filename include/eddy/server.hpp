@@ -48,6 +48,7 @@ class server {
     /// No server: the accessors return empty values, close() does nothing, wait_closed and
     /// serve_forever throw eddy::invalid_state_error.
     server() noexcept = default;
+    /// Adopts one reference to `core` (eddy internal; use start_server or start_unix_server).
     explicit server(detail::server_core* core) noexcept : core_(core) {}
     server(const server&) = delete;
     server& operator=(const server&) = delete;

@@ -18,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <pthread.h>
 #include <stdexcept>
 #include <string>
@@ -43,27 +44,35 @@ namespace detail {
 /// form users write.
 class signal_set {
   public:
+    /// The set of `sigs`. Does not throw: a number that cannot be caught is left out of the
+    /// set and reported by invalid(), for wait_signal to refuse.
     template <std::convertible_to<int>... Sigs>
     signal_set(Sigs... sigs) noexcept { // NOLINT(google-explicit-constructor): `{SIGINT, ...}`
         sigemptyset(&set_);
         (add(static_cast<int>(sigs)), ...);
     }
+    /// True when `sig` is in the set (false for a number out of range).
     [[nodiscard]] bool contains(int sig) const noexcept { return sigismember(&set_, sig) == 1; }
+    /// True when no signal is in the set (numbers left out by invalid() do not count).
     [[nodiscard]] bool empty() const noexcept { return sigisemptyset(&set_) != 0; }
+    /// The set as a sigset_t (for sigprocmask, signalfd...).
     [[nodiscard]] const sigset_t& native() const noexcept { return set_; }
-    /// The first signal number that cannot be handled (SIGKILL, SIGSTOP, out of range), or 0.
-    [[nodiscard]] int invalid() const noexcept { return invalid_; }
+    /// The first number given that cannot be handled (SIGKILL, SIGSTOP, 0, out of range), or
+    /// nullopt when every one can.
+    [[nodiscard]] std::optional<int> invalid() const noexcept { return invalid_; }
 
   private:
     void add(int sig) noexcept {
         if (!detail::catchable_signal(sig)) {
-            invalid_ = invalid_ != 0 ? invalid_ : (sig == 0 ? -1 : sig);
+            if (!invalid_) {
+                invalid_ = sig;
+            }
             return;
         }
         sigaddset(&set_, sig);
     }
     sigset_t set_{};
-    int invalid_ = 0;
+    std::optional<int> invalid_;
 };
 
 namespace detail {
@@ -479,9 +488,12 @@ class [[nodiscard]] signal_wait_awaiter : signal_waiter {
 /// out of range (when called), cancelled_error if cancelled while waiting, eddy::loop_error
 /// outside a running loop.
 [[nodiscard]] inline detail::signal_wait_awaiter wait_signal(signal_set signals) {
-    if (signals.invalid() != 0 || signals.empty()) {
-        throw std::invalid_argument("eddy::wait_signal: signal " +
-                                    std::to_string(signals.invalid()) + " cannot be waited for");
+    if (const std::optional<int> bad = signals.invalid()) {
+        throw std::invalid_argument("eddy::wait_signal: signal " + std::to_string(*bad) +
+                                    " cannot be waited for");
+    }
+    if (signals.empty()) {
+        throw std::invalid_argument("eddy::wait_signal: no signal to wait for (an empty set)");
     }
     return detail::signal_wait_awaiter(signals);
 }

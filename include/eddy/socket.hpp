@@ -30,7 +30,9 @@ class socket;
 
 /// One datagram received by socket::recvfrom: its size and who sent it.
 struct datagram_info {
+    /// Bytes stored in the buffer: at most its size, even when the datagram was longer.
     std::size_t size = 0;
+    /// The sender's address.
     endpoint peer;
     /// True when the datagram was longer than the buffer and its tail was dropped (MSG_TRUNC).
     bool truncated = false;
@@ -194,6 +196,7 @@ class socket {
 
     /// The fd, or -1.
     [[nodiscard]] int fd() const noexcept { return fd_; }
+    /// True while this object owns an fd (false after close(), release() or a move).
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
     /// Gives the fd up without closing it (-1 if none).
     [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }

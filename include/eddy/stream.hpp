@@ -361,8 +361,10 @@ class stream_reader {
 /// default action (detail::ignore_sigpipe).
 class stream_writer {
   public:
-    static constexpr std::size_t default_high_water = std::size_t{64} * 1024;
-    static constexpr std::size_t default_low_water = std::size_t{16} * 1024;
+    /// The high-water mark a new writer starts with (asyncio's 64 KiB).
+    static constexpr std::size_t default_high_water = detail::writer_high_water;
+    /// The low-water mark a new writer starts with (a quarter of the high one, as asyncio).
+    static constexpr std::size_t default_low_water = detail::writer_low_water;
 
     /// A writer without an fd: write, drain and wait_closed throw eddy::invalid_state_error.
     stream_writer() noexcept = default;
@@ -370,6 +372,9 @@ class stream_writer {
     /// std::bad_alloc (closing `fd`). `io` is for eddy's socket layer.
     explicit stream_writer(int fd, detail::stream_io io = {}) {
         detail::ignore_sigpipe();
+        if (!io.socket) {
+            io.writes_may_block = detail::writes_may_block(fd);
+        }
         try {
             s_ = new detail::writer_state(fd, std::move(io));
         } catch (...) {
@@ -392,6 +397,7 @@ class stream_writer {
     ~stream_writer() { reset(); }
 
     /// The fd written to, or -1 once it is closed (or released, or for a writer without one).
+    /// A socket's fd stays open after write_eof() (only its write side is shut down).
     [[nodiscard]] int fd() const noexcept {
         return s_ != nullptr && !s_->fd_closed_ ? s_->fd_ : -1;
     }

@@ -2,6 +2,7 @@
 // (IORING_OP_WAITID where the kernel has it), signalled through the pidfd (no pid reuse race).
 #pragma once
 
+#include "eddy/create_task.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/event.hpp"
 #include "eddy/gather.hpp"
@@ -48,8 +49,11 @@ enum class stdio {
 /// the co_await operand: g++ 12 destroys such a temporary twice (GCC PR 99576's family; see the
 /// README's compiler notes).
 struct subprocess_options {
+    /// The child's stdin (the trailing _ because stdin, stdout and stderr are <cstdio> macros).
     stdio stdin_ = stdio::inherit;
+    /// The child's stdout. stdio::stdout_ is for stderr only (std::invalid_argument here).
     stdio stdout_ = stdio::inherit;
+    /// The child's stderr; stdio::stdout_ sends it wherever stdout goes.
     stdio stderr_ = stdio::inherit;
     /// Working directory of the child (default: the parent's).
     std::optional<std::string> cwd{};
@@ -66,13 +70,16 @@ struct subprocess_options {
 class arguments {
   public:
     arguments() = default;
+    /// The strings of `list`, in order. Implicit, so that a std::vector<std::string> converts.
     arguments(std::vector<std::string> list) : list_(std::move(list)) {} // NOLINT: implicit
+    /// One argument per string-like `args`, copied, in order: `{"-c", cmd}`.
     template <class... S>
     requires(sizeof...(S) > 0 && (std::convertible_to<const S&, std::string_view> && ...))
         arguments(const S&... args) { // NOLINT(google-explicit-constructor): `{"-c", cmd}`
         list_.reserve(sizeof...(S));
         (list_.emplace_back(std::string_view(args)), ...);
     }
+    /// The arguments, in order (mutable: create_subprocess_exec points argv's char* into them).
     [[nodiscard]] std::vector<std::string>& list() noexcept { return list_; }
 
   private:
@@ -81,7 +88,9 @@ class arguments {
 
 /// What communicate() collected (empty for a stream that is not a pipe).
 struct process_output {
+    /// What the child wrote to stdout, to end of file ("" unless stdout was a pipe).
     std::string out;
+    /// What the child wrote to stderr, to end of file ("" unless stderr was a pipe).
     std::string err;
 };
 
@@ -230,8 +239,10 @@ class process {
     /// Writes `input` to the child's stdin (if piped) and closes it, reads its stdout and stderr
     /// (if piped) to end of file, all concurrently, then waits for it to end (asyncio's
     /// communicate). A child that exits without reading its input is not an error (EPIPE is
-    /// ignored, as asyncio does). Throws eddy::invalid_state_error if `input` is given but
-    /// stdin is not a pipe; cancelled_error; std::system_error.
+    /// ignored, as asyncio does), and input for a stdin already closed is dropped. Whatever
+    /// happens, the reads are finished or cancelled before it returns or throws. Throws
+    /// eddy::invalid_state_error if `input` is given but stdin is not a pipe; cancelled_error;
+    /// std::system_error.
     [[nodiscard]] task<process_output> communicate(std::string input = {}) {
         detail::process_state* s = s_.get();
         if (!input.empty() && !s->in_) {
@@ -241,17 +252,17 @@ class process {
             if (!st->in_) {
                 co_return;
             }
-            bool broken = false;
             try {
-                if (!data.empty()) {
+                // A stdin closed already takes no input: it is dropped, as asyncio's closed
+                // transport drops it.
+                if (!data.empty() && !st->in_->is_closing()) {
                     st->in_->write(std::as_bytes(std::span(data)));
                 }
                 st->in_->close();
                 co_await st->in_->wait_closed();
             } catch (const std::system_error& e) {
-                broken = e.code().value() == EPIPE || e.code().value() == ECONNRESET;
-                if (!broken) {
-                    throw;
+                if (e.code().value() != EPIPE && e.code().value() != ECONNRESET) {
+                    throw; // a child that exits without reading its input is not an error
                 }
             }
         };
@@ -261,12 +272,29 @@ class process {
             }
             co_return co_await r->read();
         };
-        auto [fed, out, err] =
-            co_await gather(feed(s, std::move(input)), drain(s->out_ ? &*s->out_ : nullptr),
-                            drain(s->err_ ? &*s->err_ : nullptr));
-        (void)fed;
+        // The readers run beside the feed (a child that fills its stdout before it has read all
+        // its input would otherwise deadlock with it). They read into this process's streams,
+        // so they never outlive this call: if the feed fails or this task is cancelled, they are
+        // cancelled and waited for before it ends.
+        task_handle<std::string> out = create_task(drain(s->out_ ? &*s->out_ : nullptr));
+        task_handle<std::string> err = create_task(drain(s->err_ ? &*s->err_ : nullptr));
+        std::exception_ptr failure;
+        try {
+            co_await feed(s, std::move(input));
+        } catch (...) {
+            failure = std::current_exception();
+            out.cancel();
+            err.cancel();
+        }
+        auto [out_text, err_text] =
+            co_await gather(return_exceptions, std::move(out), std::move(err));
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
+        std::string collected_out = std::move(out_text).value(); // rethrows a reader's failure
+        std::string collected_err = std::move(err_text).value();
         (void)co_await wait();
-        co_return process_output{std::move(out), std::move(err)};
+        co_return process_output{std::move(collected_out), std::move(collected_err)};
     }
 
   private:
@@ -300,8 +328,17 @@ class process {
                 reaped_elsewhere = true;
             }
         } else {
-            (void)co_await poll(s.pidfd_, POLLIN);
-            while (::waitid(P_PIDFD, static_cast<id_t>(s.pidfd_), &info, WEXITED) < 0) {
+            // WNOHANG: a readiness report that was not the child's exit must not block the loop
+            // in waitid; the pidfd is then polled again.
+            for (;;) {
+                (void)co_await poll(s.pidfd_, POLLIN);
+                info = siginfo_t{};
+                if (::waitid(P_PIDFD, static_cast<id_t>(s.pidfd_), &info, WEXITED | WNOHANG) == 0) {
+                    if (info.si_pid != 0) {
+                        break;
+                    }
+                    continue; // not exited yet
+                }
                 if (errno == ECHILD) {
                     reaped_elsewhere = true;
                     break;

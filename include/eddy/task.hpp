@@ -103,9 +103,23 @@ struct task_promise_base : pooled, frame_record {
     /// co_await would. `where` defaults to the co_await's own line.
     template <class A>
     [[nodiscard]] auto await_transform(A&& a, code_location where = code_location::current()) {
-        where_ = where;
-        return located_awaiter<decltype(get_awaiter(static_cast<A&&>(a)))>{
-            get_awaiter(static_cast<A&&>(a))};
+        if constexpr (has_await_ready<A>) {
+            where_ = where;
+            return located_awaiter<decltype(get_awaiter(static_cast<A&&>(a)))>{
+                get_awaiter(static_cast<A&&>(a))};
+        } else {
+            // One readable error instead of a page of them from inside located_awaiter.
+            if constexpr (std::is_function_v<std::remove_reference_t<A>>) {
+                static_assert(has_await_ready<A>, "eddy: co_await of a function: call it "
+                                                  "(co_await f(), not co_await f)");
+            } else {
+                static_assert(has_await_ready<A>,
+                              "eddy: co_await needs an awaitable: a task, task_handle or future, "
+                              "an eddy operation, or a type with await_ready, await_suspend and "
+                              "await_resume (or an operator co_await returning one)");
+            }
+            return std::suspend_never{};
+        }
     }
     [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
     void unhandled_exception() noexcept { exception_ = std::current_exception(); }
@@ -230,8 +244,11 @@ static_assert(noexcept(std::declval<task_promise_base&>().unhandled_exception())
 /// allocator.
 template <class T> class [[nodiscard]] task {
   public:
+    /// The coroutine promise: makes a function returning task<T> a coroutine.
     using promise_type = detail::task_promise<T>;
+    /// The coroutine's result type (what it co_returns).
     using value_type = T;
+    /// The coroutine handle the task owns (see handle()).
     using handle_type = std::coroutine_handle<promise_type>;
 
     task() noexcept = default;

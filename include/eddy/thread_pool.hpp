@@ -76,6 +76,7 @@ class thread_pool {
         }
     }
 
+    /// The bound on threads given at construction (at least 1).
     [[nodiscard]] std::size_t max_threads() const noexcept { return max_; }
     /// Threads started so far.
     [[nodiscard]] std::size_t thread_count() const {

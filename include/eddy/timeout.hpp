@@ -25,7 +25,10 @@ namespace eddy {
 /// `asyncio.timeout()` returns). Made by `eddy::timeout` / `eddy::timeout_at`; entered by
 /// awaiting `scope(body)`. When the deadline passes, the task running the body is cancelled
 /// (whatever it awaits is cancelled and has finished cancelling before it resumes); when the
-/// resulting cancelled_error leaves the body, the scope turns it into eddy::timeout_error.
+/// resulting cancelled_error leaves the body, the scope turns it into eddy::timeout_error. A
+/// deadline already past when the scope is entered (or rescheduled) fires before any work that
+/// becomes ready after that point runs, as asyncio's call_soon of the expiry does: the body
+/// runs to its first suspension and is cancelled there.
 ///
 /// A scope is entered at most once. It is immovable (the loop's timer points into it) and must
 /// outlive the await of `scope(body)`, which a local variable or a temporary in the co_await
@@ -150,6 +153,9 @@ class timeout_scope {
     void arm() {
         timer_.deadline_ = *when_;
         loop_->add_timer(timer_);
+        if (*when_ <= loop_->now_ns()) {
+            loop_->end_follow_on(); // fires at this turn's end, not 64 steps later
+        }
     }
     void disarm() noexcept {
         if (timer_.armed()) {

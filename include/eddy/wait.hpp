@@ -34,7 +34,9 @@ enum class return_when : std::uint8_t {
 /// What `eddy::wait` yields: the handles that finished and those that did not, each in the
 /// order they were given.
 template <class H> struct wait_result {
+    /// The handles whose task or future finished (cancelled ones included).
     std::vector<H> done;
+    /// The handles not finished when the wait returned; wait cancels none of them.
     std::vector<H> pending;
 };
 

@@ -20,7 +20,9 @@ namespace eddy {
 
 /// What the range form of `when_any` yields: which awaitable finished first, and its value.
 template <class T> struct when_any_result {
+    /// The winner's position in the range.
     std::size_t index;
+    /// The winner's value (void as std::monostate, T& as std::reference_wrapper).
     detail::gathered_t<T> value;
 };
 

@@ -26,9 +26,11 @@ template <class Handle, class State, class F> struct done_callback final : waite
         wake_ = [](waiter* w) noexcept {
             auto* self = static_cast<done_callback*>(w);
             // Completed after its loop closed (or from another thread's loop): asyncio would
-            // raise "Event loop is closed"; here nothing can run it, so it is dropped.
-            event_loop* running = running_loop_;
-            if (running == self->loop_ && running->serial() == self->serial_) {
+            // raise "Event loop is closed"; here nothing can run it, so it is dropped. Between
+            // two runs of an eddy::runner its loop is open but not running: queued there, it
+            // runs at the next run, as asyncio's Runner does.
+            event_loop* home = home_loop();
+            if (home == self->loop_ && home->serial() == self->serial_) {
                 try {
                     self->state_->add_ref();
                     auto call = [h = Handle(adopt_ref, self->state_),
@@ -59,13 +61,23 @@ template <class Handle, class State, class F> struct done_callback final : waite
 };
 
 /// Calls `fn(Handle&)` through call_soon on the running loop once `state` is done (at once,
-/// through call_soon, if it is done already), in a copy of the context current now. Throws
-/// eddy::loop_error with no running loop, std::bad_alloc.
+/// through call_soon, if it is done already), in a copy of the context current now. Between two
+/// runs of an eddy::runner, the runner's loop takes the callback; it runs during a later run.
+/// Throws eddy::loop_error with no loop running or open on this thread, std::bad_alloc.
 template <class Handle, class State, class F> void add_done_callback(State* state, F fn) {
-    event_loop& loop = get_running_loop();
+    event_loop* home = home_loop();
+    if (home == nullptr) {
+        throw loop_error("eddy: add_done_callback() with no event loop running or open on this "
+                         "thread (call it inside eddy::run, or between an eddy::runner's runs)");
+    }
+    event_loop& loop = *home;
     if (state->done()) {
         state->add_ref();
-        (void)call_soon([h = Handle(adopt_ref, state), fn = std::move(fn)]() mutable { fn(h); });
+        callback_node* n = make_callback(
+            loop, [h = Handle(adopt_ref, state), fn = std::move(fn)]() mutable { fn(h); },
+            context_share(current_context_slot()));
+        loop.post(*n);
+        n->release(); // no handle: the loop's reference is the only one
         return;
     }
     state->add_waiter(*new done_callback<Handle, State, F>(loop, state, std::move(fn),

@@ -34,8 +34,10 @@ namespace eddy::detail {
 ///
 /// Registration is one-shot and level-triggered, re-armed with the waiters' events after each
 /// report, so an fd closed and reused by another file never leaves a stale registration that
-/// eddy trusts: a failed MOD becomes an ADD, and a spurious report only makes a call that
-/// finds EAGAIN and waits again.
+/// eddy trusts: a failed MOD becomes an ADD, and a spurious report (a stale registration of a
+/// closed fd whose file lives on in a dup fires once for the fd number's new file) only makes a
+/// call that finds EAGAIN and waits again. A poll operation has no such call, so it asks the
+/// fd itself with poll(2) before it reports readiness.
 class epoll_reactor final : public reactor {
   public:
     /// Throws std::system_error when epoll or its eventfd cannot be made.
@@ -424,6 +426,15 @@ inline epoll_reactor::outcome epoll_reactor::attempt(io_op& op, bool after_ready
         case op_kind::write: {
             const bool reading = op.kind == op_kind::read;
             iovec iov{op.buf, short_io_len(op.len)};
+            if (op.may_block && !reading) {
+                // A terminal ignores RWF_NOWAIT and its POLLOUT promises no room: the write is
+                // made non-blocking for the call only, as accept and connect are, and waits for
+                // POLLOUT after EAGAIN. (Not a worker: a write stuck there cannot be cancelled,
+                // and an abort() would wait for the terminal.)
+                nonblocking_for_call nb(op.fd);
+                rc = at_position ? ::writev(op.fd, &iov, 1) : ::pwritev(op.fd, &iov, 1, offset);
+                break;
+            }
             if ((op.backend_flags & flag_plain) != 0) {
                 if (!after_ready) {
                     return outcome::blocked;
@@ -453,7 +464,22 @@ inline epoll_reactor::outcome epoll_reactor::attempt(io_op& op, bool after_ready
             if (!after_ready) {
                 return outcome::blocked; // the level-triggered arm reports a ready fd at once
             }
-            op.result = static_cast<int>(revents & (op.flags | EPOLLERR | EPOLLHUP));
+            if ((revents & (op.flags | EPOLLERR | EPOLLHUP)) == 0) {
+                return outcome::blocked;
+            }
+            {
+                // The report may be a stale registration's (see the class comment): believe
+                // the fd itself. POLL* and EPOLL* values are the same bits.
+                pollfd p{op.fd, static_cast<short>(op.flags), 0};
+                int n = 0;
+                while ((n = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
+                }
+                if (n < 0) {
+                    return set(-1);
+                }
+                op.result = static_cast<int>(static_cast<unsigned>(p.revents) &
+                                             (op.flags | POLLERR | POLLHUP | POLLNVAL));
+            }
             return op.result != 0 ? outcome::finished : outcome::blocked;
         case op_kind::recv:
             rc = ::recv(op.fd, op.buf, short_io_len(op.len),

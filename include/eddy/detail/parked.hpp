@@ -14,10 +14,15 @@ namespace eddy::detail {
 /// awaiting frame and linked in the primitive's FIFO: nothing is allocated per wait.
 ///
 /// Ownership hand-off: the primitive *grants* a waiter what it waits for (the lock, a permit,
-/// an item) by unlinking and waking it in one step. From then on the grant is the waiter's:
-/// a cancellation arriving before it resumes is delivered at its next await, so nothing is
-/// lost. A waiter cancelled while still linked takes nothing with it: it leaves the FIFO and
-/// its `withdrawn_` callback lets the primitive undo bookkeeping (a barrier's count).
+/// an item) by unlinking and waking it in one step, so that no newcomer can overtake it. A
+/// waiter cancelled while still linked takes nothing with it: it leaves the FIFO and its
+/// `withdrawn_` callback lets the primitive undo bookkeeping (a barrier's count). A waiter
+/// whose task is cancelled after the grant, before it resumes (cancelled_after_grant), is
+/// where asyncio raises CancelledError at the await: a lock, semaphore or queue then gives the
+/// grant to the next waiter and the await throws (throw_pending_cancel), so that nothing is
+/// lost even when nobody would have used what the await returned (a gather's or a task
+/// group's cancelled child). The other primitives keep the grant; the cancellation then lands
+/// at the task's next await.
 struct parked : suspension, list_node {
     void (*withdrawn_)(parked*) noexcept = nullptr;
     bool orphaned_ = false; // the primitive was destroyed while this waited
@@ -55,6 +60,18 @@ struct parked : suspension, list_node {
         if (orphaned_) [[unlikely]] {
             throw_orphaned();
         }
+    }
+    /// After resume(): true when the waiter was granted what it waited for and its task was
+    /// cancelled before it resumed (the request could not reach the waiter, which had left the
+    /// FIFO; it waits in the task as a pending cancellation).
+    [[nodiscard]] bool cancelled_after_grant() const noexcept {
+        return task_ != nullptr && task_->has_pending_cancel();
+    }
+    /// Ends the await with the pending cancellation (consuming it), once the primitive has
+    /// taken its grant back.
+    [[noreturn, gnu::noinline]] void throw_pending_cancel() {
+        (void)task_->take_pending_cancel();
+        throw cancelled_error(task_->cancel_message());
     }
     [[noreturn, gnu::noinline]] static void throw_orphaned() {
         throw invalid_state_error("eddy: a synchronization primitive was destroyed while a "

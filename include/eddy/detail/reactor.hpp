@@ -85,6 +85,11 @@ struct io_op {
     int result = 0;              // >= 0 the kernel's result, < 0 a negated errno (-ECANCELED...)
     std::uint32_t cqe_flags = 0; // the completion's flags (IORING_CQE_F_MORE...)
     bool in_flight = false;
+    /// The call may sleep in the kernel even when its fd polls ready (a write to a terminal,
+    /// whose driver ignores non-blocking requests): io_uring runs it on an io-wq worker
+    /// (IOSQE_ASYNC), which a cancellation interrupts; epoll makes the fd O_NONBLOCK for the
+    /// call only and waits for readiness after EAGAIN.
+    bool may_block = false;
     void (*complete)(io_op*) noexcept = nullptr;
     void* owner = nullptr; // the awaiter, for `complete`
     // The backend's own bookkeeping while the operation is in flight (its intrusive lists and

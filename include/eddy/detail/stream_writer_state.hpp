@@ -17,11 +17,17 @@
 #include <exception>
 #include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
 #include <utility>
 
 namespace eddy::detail {
+
+/// A new writer's flow-control marks (stream_writer::default_high_water and default_low_water):
+/// asyncio's 64 KiB, and a quarter of it.
+inline constexpr std::size_t writer_high_water = std::size_t{64} * 1024;
+inline constexpr std::size_t writer_low_water = writer_high_water / 4;
 
 /// How a stream moves its bytes through the kernel. Pipes, ttys and files: read and write.
 /// Sockets: recv, and send with MSG_NOSIGNAL (a gone peer is EPIPE, not SIGPIPE); their
@@ -33,7 +39,8 @@ struct stream_io {
     std::uint32_t read_flags = 0;  // io_op::flags of every read
     std::uint32_t write_flags = 0; // io_op::flags of every write
     bool socket = false;
-    std::string subject; // what error messages name (the peer's address); empty: the fd
+    bool writes_may_block = false; // a terminal or other character device (io_op::may_block)
+    std::string subject;           // what error messages name (the peer's address); empty: the fd
 
     /// recv/send with MSG_NOSIGNAL; `peer` names the other end in error messages.
     static stream_io for_socket(std::string peer) {
@@ -51,14 +58,24 @@ struct stream_io {
 };
 
 inline io_op transfer_op(op_kind kind, int fd, const void* buf, std::size_t len,
-                         std::uint32_t flags) noexcept {
+                         std::uint32_t flags, bool may_block = false) noexcept {
     io_op op;
     op.kind = kind;
     op.fd = fd;
     op.buf = const_cast<void*>(buf); // NOLINT: a write's buffer is only read by the kernel
     op.len = static_cast<std::uint32_t>(std::min(len, max_transfer));
     op.flags = flags;
+    op.may_block = may_block;
     return op;
+}
+
+/// Whether writes to `fd` can sleep in the kernel though it polls writable: a terminal (or any
+/// character device) ignores non-blocking requests, so io_uring would sleep in io_uring_enter
+/// and the epoll backend's write after POLLOUT in write(2), freezing the loop while the terminal
+/// does not read (flow control, a slow link). Pipes, sockets and files do not.
+[[nodiscard]] inline bool writes_may_block(int fd) noexcept {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && S_ISCHR(st.st_mode);
 }
 
 /// Misuse that would let the kernel write into freed memory: stopping is the only safe answer.
@@ -81,7 +98,7 @@ struct writer_state {
     writer_state& operator=(const writer_state&) = delete;
     ~writer_state() {
         if (!fd_closed_ && fd_ >= 0) {
-            ::close(fd_); // unreachable: the writer or the send task closes it first
+            ::close(fd_); // a socket half-closed by write_eof() (see close_fd)
         }
     }
 
@@ -119,14 +136,24 @@ struct writer_state {
     }
     void close_fd() noexcept {
         if (!fd_closed_) {
-            fd_closed_ = true;
-            if (fd_ >= 0) {
-                if (io_.socket) {
-                    // The peer sees end of file now, though the reader still holds the
-                    // connection; after close() or abort() the reader sees it too.
-                    (void)::shutdown(fd_, eof_ && !closing_ ? SHUT_WR : SHUT_RDWR);
+            if (fd_ >= 0 && io_.socket && eof_ && !closing_) {
+                // write_eof(): the peer sees end of file now, and the reader still holds the
+                // connection. The fd stays open, so that a later close() or abort() can still
+                // shut the connection down for this side's reader too (asyncio closes the
+                // socket then); the state's destructor closes it otherwise.
+                if (!half_closed_) {
+                    half_closed_ = true;
+                    (void)::shutdown(fd_, SHUT_WR);
                 }
-                ::close(fd_);
+            } else {
+                fd_closed_ = true;
+                if (fd_ >= 0) {
+                    if (io_.socket) {
+                        // close() or abort(): the peer and this side's reader see end of file.
+                        (void)::shutdown(fd_, SHUT_RDWR);
+                    }
+                    ::close(fd_);
+                }
             }
         }
         paused_ = false;
@@ -166,8 +193,8 @@ struct writer_state {
     std::string pending_;
     std::string inflight_;
     std::size_t sent_ = 0; // bytes of inflight_ the kernel has taken
-    std::size_t high_ = std::size_t{64} * 1024;
-    std::size_t low_ = std::size_t{16} * 1024;
+    std::size_t high_ = writer_high_water;
+    std::size_t low_ = writer_low_water;
     std::exception_ptr error_;
     // The send task; used only while it waits in the kernel (it cannot be gone then). No
     // handle is kept: the task's frame must go when it ends, which is what ends its send.
@@ -182,6 +209,7 @@ struct writer_state {
     bool closing_ = false; // close() or abort() called, or a send failed
     bool aborted_ = false;
     bool fd_closed_ = false;
+    bool half_closed_ = false; // a socket's write side shut down by write_eof(), fd still open
 };
 
 /// One counted reference to a writer_state (held by the coroutines that use it).
@@ -257,7 +285,8 @@ inline task<> send_loop(sender_ref s) {
             s->in_kernel_ = true;
             const std::size_t n = co_await io_awaiter<std::size_t>(
                 transfer_op(s->io_.write, s->fd_, s->inflight_.data() + s->sent_,
-                            s->inflight_.size() - s->sent_, s->io_.write_flags),
+                            s->inflight_.size() - s->sent_, s->io_.write_flags,
+                            s->io_.writes_may_block),
                 "stream_writer::write", s->io_.subject_or_null());
             s->in_kernel_ = false;
             s->sent_ += n;

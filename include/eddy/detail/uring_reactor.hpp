@@ -226,6 +226,11 @@ class uring_reactor final : public reactor {
             io_uring_prep_sendmsg(sqe, op.fd, static_cast<const msghdr*>(op.buf), op.flags);
             break;
         }
+        if (op.may_block) {
+            // Straight to an io-wq worker: issued inline, a terminal's write sleeps in
+            // io_uring_enter itself, the loop's only wait.
+            io_uring_sqe_set_flags(sqe, sqe->flags | IOSQE_ASYNC);
+        }
     }
 
     void probe_opcodes() noexcept {
