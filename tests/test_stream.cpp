@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <string>
 #include <termios.h>
 #include <thread>
@@ -813,6 +814,7 @@ struct stalled_terminal {
     int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     int slave = -1;
     std::atomic<bool> read_now{false};
+    std::atomic<bool> stop{false};
     std::thread reader;
     stalled_terminal() {
         REQUIRE(master >= 0);
@@ -826,20 +828,25 @@ struct stalled_terminal {
         REQUIRE(::tcsetattr(slave, TCSANOW, &t) == 0);
         reader = std::thread([this] {
             const auto give_up = std::chrono::steady_clock::now() + 10s;
-            while (!read_now && std::chrono::steady_clock::now() < give_up) {
+            while (!read_now && !stop && std::chrono::steady_clock::now() < give_up) {
                 std::this_thread::sleep_for(1ms);
             }
+            // Polled, so that the destructor never closes the master while a read is in it.
             std::array<char, 65536> b{};
-            while (::read(master, b.data(), b.size()) > 0) {
+            while (!stop) {
+                pollfd p{master, POLLIN, 0};
+                if (::poll(&p, 1, 10) > 0 && ::read(master, b.data(), b.size()) <= 0) {
+                    break; // EIO: every slave fd is closed
+                }
             }
         });
     }
     stalled_terminal(const stalled_terminal&) = delete;
     stalled_terminal& operator=(const stalled_terminal&) = delete;
     ~stalled_terminal() {
-        read_now = true;
-        ::close(master); // ends the reader's read
+        stop = true;
         reader.join();
+        ::close(master);
     }
 };
 
