@@ -83,6 +83,15 @@ template <class F> callback_node* make_callback(event_loop& loop, F&& f, context
     loop.track(*n);
     return n;
 }
+
+/// Runs `f()` on a later turn of `loop` (running or not: between an eddy::runner's runs it
+/// waits for the next), in `context` (one reference, taken over), with no handle to cancel it.
+/// Throws std::bad_alloc (releasing `context`).
+template <class F> void post_callback(event_loop& loop, F&& f, context_data* context) {
+    callback_node* n = make_callback(loop, std::forward<F>(f), context);
+    loop.post(*n);
+    n->release(); // no handle: the loop's reference is the only one
+}
 } // namespace detail
 
 /// Runs `f()` on a later turn of the running loop, after what is already ready (FIFO).

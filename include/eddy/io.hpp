@@ -25,11 +25,12 @@ namespace detail {
 /// cut to this per operation, a short count as read(2) may return anyway.
 inline constexpr std::size_t max_transfer = std::size_t{1} << 30;
 
-/// Linux's kernel-internal restart codes (include/linux/errno.h), ERESTARTSYS to
-/// ERESTART_RESTARTBLOCK: never meant for user space, yet seen in CQEs (see io_awaiter).
-inline constexpr int restart_sys = 512;
-inline constexpr int restart_restartblock = 516;
-inline constexpr int no_ioctl_cmd = 515; // ENOIOCTLCMD, in that range but not a restart
+/// Linux's kernel-internal restart codes (include/linux/errno.h: ERESTARTSYS, ERESTARTNOINTR,
+/// ERESTARTNOHAND, ERESTART_RESTARTBLOCK): never meant for user space, yet seen in CQEs (see
+/// io_awaiter).
+[[nodiscard]] constexpr bool kernel_restart_code(int err) noexcept {
+    return err == 512 || err == 513 || err == 514 || err == 516;
+}
 
 /// Awaits one kernel operation. The operation's state (io_op) lives in this awaiter, in the
 /// awaiting frame; the reactor points at it until the completion arrives: nothing allocated.
@@ -89,8 +90,7 @@ template <class Result> class [[nodiscard]] io_awaiter : suspension {
     Result await_resume() {
         finish_wait();
         int res = op_.result;
-        if (res <= -restart_sys && res >= -restart_restartblock && res != -no_ioctl_cmd)
-            [[unlikely]] {
+        if (kernel_restart_code(-res)) [[unlikely]] {
             // Linux's internal "restart the call" codes: an operation blocked in an io-wq worker
             // (opening a FIFO nobody opens) that a cancellation interrupted can complete with
             // one (512, ERESTARTSYS) instead of ECANCELED. It means EINTR; "Unknown error 512"

@@ -33,13 +33,13 @@ template <class Handle, class State, class F> struct done_callback final : waite
             if (home == self->loop_ && home->serial() == self->serial_) {
                 try {
                     self->state_->add_ref();
-                    auto call = [h = Handle(adopt_ref, self->state_),
-                                 fn = std::move(self->fn_)]() mutable { fn(h); };
-                    callback_node* n = make_callback(*self->loop_, std::move(call),
-                                                     std::exchange(self->context_, nullptr));
-                    self->loop_->post(*n);
-                    n->release(); // no handle: the loop's reference is the only one
-                } catch (...) {   // NOLINT(bugprone-empty-catch): out of memory; nothing to do
+                    post_callback(
+                        *self->loop_,
+                        [h = Handle(adopt_ref, self->state_), fn = std::move(self->fn_)]() mutable {
+                            fn(h);
+                        },
+                        std::exchange(self->context_, nullptr));
+                } catch (...) { // NOLINT(bugprone-empty-catch): out of memory; nothing to do
                 }
             } else {
                 std::fprintf(stderr, "eddy: a done-callback was dropped: its event loop is no "
@@ -73,11 +73,9 @@ template <class Handle, class State, class F> void add_done_callback(State* stat
     event_loop& loop = *home;
     if (state->done()) {
         state->add_ref();
-        callback_node* n = make_callback(
+        post_callback(
             loop, [h = Handle(adopt_ref, state), fn = std::move(fn)]() mutable { fn(h); },
             context_share(current_context_slot()));
-        loop.post(*n);
-        n->release(); // no handle: the loop's reference is the only one
         return;
     }
     state->add_waiter(*new done_callback<Handle, State, F>(loop, state, std::move(fn),
