@@ -86,6 +86,8 @@ TEST_CASE("a waiter handed the lock and cancelled before it resumes passes it on
         const bool next_held_it = co_await next; // not lost: passed on to the next waiter
         CHECK(next_held_it);
         CHECK_FALSE(lk.locked());
+        CHECK(lk.try_acquire());
+        lk.release();
     }());
 }
 
@@ -101,6 +103,8 @@ TEST_CASE("a gather waiting for a lock, cancelled as the lock is handed to it, l
         worker.cancel();
         CHECK_THROWS_AS(co_await worker, eddy::cancelled_error);
         CHECK_FALSE(lk.locked());
+        CHECK(lk.try_acquire()); // free, not still handed to the gone task
+        lk.release();
     }());
 }
 
@@ -119,5 +123,29 @@ TEST_CASE("lock::with releases the lock however the body ends", "[lock]") {
         }),
                         std::runtime_error);
         CHECK_FALSE(lk.locked());
+    }());
+}
+
+TEST_CASE("a lock passed to a waiter reads unlocked until the waiter resumes, as asyncio's, and "
+          "nobody else can take it or release it meanwhile",
+          "[lock]") {
+    eddy::run([]() -> eddy::task<> {
+        eddy::lock lk;
+        auto held = co_await lk.acquire();
+        bool locked_inside = false;
+        auto waiter = eddy::create_task([&]() -> eddy::task<> {
+            auto g = co_await lk.acquire();
+            locked_inside = lk.locked();
+        });
+        co_await eddy::yield(); // the waiter queues
+        held.unlock();          // passes the lock to it; it has not resumed yet
+        CHECK_FALSE(lk.locked());
+        CHECK_FALSE(lk.try_acquire());                            // it is the waiter's
+        CHECK_THROWS_AS(lk.release(), eddy::invalid_state_error); // not held by this task
+        co_await waiter;
+        CHECK(locked_inside);
+        CHECK_FALSE(lk.locked());
+        CHECK(lk.try_acquire());
+        lk.release();
     }());
 }

@@ -396,3 +396,43 @@ TEST_CASE("a task group's create_task accepts an awaiter, and a failing sibling 
         CHECK(q.size() == 1); // the cancelled getter left the queue
     }());
 }
+
+TEST_CASE("a child failing in its first step lets the siblings scheduled before the failure "
+          "take their first step, and a sibling failing there is reported too (asyncio order)",
+          "[task_group][cancel]") {
+    // asyncio reacts to a child's failure in a done-callback queued behind the work already
+    // ready: here the sibling starts, "b" runs and fails, then the group cancels the sibling.
+    eddy::run([]() -> eddy::task<> {
+        std::vector<std::string> log;
+        auto fail_now = [&log](std::string name) -> eddy::task<> {
+            log.push_back(name + " runs");
+            throw std::runtime_error(name);
+            co_return;
+        };
+        try {
+            co_await eddy::with_task_group([&](eddy::task_group& tg) -> eddy::task<> {
+                tg.create_task(fail_now("a"));
+                tg.create_task([&log]() -> eddy::task<> {
+                    log.emplace_back("sibling starts");
+                    try {
+                        co_await eddy::sleep(10s);
+                    } catch (const eddy::cancelled_error&) {
+                        log.emplace_back("sibling cancelled");
+                        throw;
+                    }
+                });
+                tg.create_task(fail_now("b"));
+                log.emplace_back("body awaits");
+                co_await eddy::sleep(10s);
+            });
+            FAIL("the group must throw");
+        } catch (const eddy::exception_group& g) {
+            REQUIRE(g.size() == 2);
+            CHECK(what_of(g.exceptions()[0]) == "a");
+            CHECK(what_of(g.exceptions()[1]) == "b");
+        }
+        CHECK(log == std::vector<std::string>{"body awaits", "a runs", "sibling starts", "b runs",
+                                              "sibling cancelled"});
+        CHECK(cancelling_now() == 0);
+    }());
+}

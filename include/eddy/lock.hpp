@@ -57,8 +57,10 @@ class lock {
     lock& operator=(const lock&) = delete;
     ~lock() { detail::orphan_all(waiters_); }
 
-    /// True while some task holds the lock.
-    [[nodiscard]] bool locked() const noexcept { return locked_; }
+    /// True while some task holds the lock. False from a release() that passed the lock to a
+    /// waiter until that waiter resumes (asyncio's locked() reads the same), although nobody
+    /// else can take it meanwhile: the waiter owns it.
+    [[nodiscard]] bool locked() const noexcept { return locked_ && !handing_over_; }
 
     /// Waits for the lock and yields a lock_guard that releases it. Throws cancelled_error if
     /// the task is cancelled while waiting, or after the lock was handed to it but before it
@@ -76,9 +78,10 @@ class lock {
     }
 
     /// Releases the lock: the first waiter, if any, gets it. Throws eddy::invalid_state_error
-    /// when the lock is not held (asyncio's RuntimeError).
+    /// when the lock is not held (asyncio's RuntimeError), including a second release before
+    /// the waiter the first one passed it to has resumed.
     void release() {
-        if (!locked_) {
+        if (!locked()) {
             throw invalid_state_error("eddy::lock::release: the lock is not held");
         }
         release_unchecked();
@@ -102,8 +105,10 @@ class lock {
     void release_unchecked() noexcept {
         if (detail::parked* p = detail::first_waiter(waiters_)) {
             p->grant(); // stays locked: ownership passes to the waiter
+            handing_over_ = true;
         } else {
             locked_ = false;
+            handing_over_ = false;
         }
     }
 
@@ -114,6 +119,7 @@ class lock {
         bool await_suspend(std::coroutine_handle<> h) { return park(h, l_->waiters_); }
         auto await_resume() {
             resume();
+            l_->handing_over_ = false; // granted (an orphaned waiter threw above)
             if (cancelled_after_grant()) [[unlikely]] {
                 l_->release_unchecked(); // to the next waiter, as asyncio's acquire does
                 throw_pending_cancel();
@@ -126,6 +132,7 @@ class lock {
 
     detail::intrusive_list waiters_;
     bool locked_ = false;
+    bool handing_over_ = false; // locked_, passed to a waiter that has not resumed yet
 };
 
 inline void lock_guard::unlock() noexcept {

@@ -97,7 +97,7 @@ class task_group {
         if (h.done()) {
             // Finished in its eager first step: nothing will wake the child's waiter, so its
             // end is taken now (asyncio's TaskGroup.create_task does the same).
-            on_child_done(child);
+            child_done(child, false);
         } else {
             h.state()->add_waiter(*child, parent_);
             if (aborting_) {
@@ -167,29 +167,60 @@ class task_group {
     }
 
     static void on_child_done(detail::waiter* w) noexcept {
-        auto* c = static_cast<detail::group_child*>(w);
+        child_done(static_cast<detail::group_child*>(w), true);
+    }
+
+    // A child's end. A failure is recorded at once (the child's state may go with its last
+    // reference); with `defer`, what it sets off (cancelling the siblings and the body) waits
+    // for a step of its own, queued behind the work already ready, as asyncio's _on_task_done
+    // is a done-callback run with call_soon: a sibling scheduled before the failure still runs
+    // its first step, and a sibling failing in that step is reported too. The child stays
+    // counted in pending_ until then, so the group outlives the step.
+    static void child_done(detail::group_child* c, bool defer) noexcept {
         task_group* g = c->group_;
         detail::task_base* t = c->task_;
         c->link_.unlink();
         delete c;
-        --g->pending_;
         if (t->failed() && !t->cancelled()) {
             try {
                 g->errors_.push_back(t->stored_exception());
             } catch (...) {
                 std::terminate(); // out of memory recording a failure: it must not vanish
             }
-            if (!g->aborting_ && !g->parent_cancel_requested_) {
-                // Stop the body at its current await too; the scope withdraws this request
-                // when it ends, so the parent goes on after the group (asyncio does the same).
-                g->abort();
-                g->parent_cancel_requested_ = true;
+            if (defer && !g->aborting_ && !g->parent_cancel_requested_) {
                 try {
-                    (void)g->parent_->cancel({});
-                } catch (...) { // NOLINT(bugprone-empty-catch): an empty message is never copied
+                    get_running_loop().post_step(&failure_step, g, nullptr);
+                    return;
+                } catch (...) { // NOLINT(bugprone-empty-catch): no room to queue, react now
                 }
             }
+            react_to_failure(g);
         }
+        end_child(g);
+    }
+
+    static void failure_step(void* arg) noexcept {
+        auto* g = static_cast<task_group*>(arg);
+        react_to_failure(g);
+        end_child(g);
+    }
+
+    static void react_to_failure(task_group* g) noexcept {
+        if (g->aborting_ || g->parent_cancel_requested_) {
+            return;
+        }
+        // Stop the body at its current await too; the scope withdraws this request when it
+        // ends, so the parent goes on after the group (asyncio does the same).
+        g->abort();
+        g->parent_cancel_requested_ = true;
+        try {
+            (void)g->parent_->cancel({});
+        } catch (...) { // NOLINT(bugprone-empty-catch): an empty message is never copied
+        }
+    }
+
+    static void end_child(task_group* g) noexcept {
+        --g->pending_;
         if (g->pending_ == 0 && g->joiner_ != nullptr) {
             std::exchange(g->joiner_, nullptr)->wake();
         }
@@ -299,7 +330,9 @@ inline bool group_join::on_cancel(cancel_hook* h, bool abandon) noexcept {
 ///
 /// - The first child to fail (other than by cancellation) cancels its siblings and the body,
 ///   which gets cancelled_error at its current await; when the body fails, the children are
-///   cancelled.
+///   cancelled. A child's failure takes effect in a step queued behind the work already ready
+///   (asyncio runs TaskGroup's done-callback with call_soon): siblings scheduled before it take
+///   their first step, and their failures in it are reported too.
 /// - Cancelling the task that runs the scope cancels the body and every child; the scope waits
 ///   for all of them to finish, then throws cancelled_error.
 /// - Throws eddy::exception_group holding every failure, children's first (in the order they
