@@ -2,6 +2,7 @@
 // run's Ctrl-C cancellation, and the thread's signal mask restored afterwards.
 #include "helpers.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <stdexcept>
 #include <string>
@@ -294,4 +295,84 @@ TEST_CASE("a handler may remove itself while it runs", "[signal]") {
     }());
     CHECK(calls == 1);
     CHECK_FALSE(blocked_in_this_thread(SIGUSR1));
+}
+
+TEST_CASE("a signal sent to the process reaches the loop even when another thread of the program "
+          "does not block it, instead of killing the process there",
+          "[signal]") {
+    // Reports through its exit status only: a forked child, so that the default action of a
+    // stray SIGUSR2 ends the child, not the test run.
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        std::atomic<bool> stop{false};
+        // Started before the loop: SIGUSR2 is not blocked in it, and the kernel delivers a
+        // process-directed signal to a thread that does not block it.
+        std::thread other([&stop] {
+            while (!stop.load()) {
+                std::this_thread::sleep_for(1ms);
+            }
+        });
+        int handled = 0;
+        try {
+            eddy::run([&]() -> eddy::task<> {
+                eddy::event got;
+                eddy::add_signal_handler(SIGUSR2, [&] {
+                    ++handled;
+                    got.set();
+                });
+                for (int i = 0; i < 20; ++i) {
+                    // What the kernel does with a process-directed signal when the other
+                    // thread is the one that does not block it (kill() alone races with the
+                    // loop's own signalfd read for it).
+                    ::pthread_kill(other.native_handle(), SIGUSR2);
+                    co_await eddy::wait_for(got.wait(), 10s);
+                    got.clear();
+                }
+            }());
+        } catch (...) {
+            stop = true;
+            other.join();
+            ::_exit(3);
+        }
+        stop = true;
+        other.join();
+        struct sigaction after {};
+        ::sigaction(SIGUSR2, nullptr, &after);
+        // The default disposition is back once the loop stopped routing the signal.
+        ::_exit(handled == 20 && after.sa_handler == SIG_DFL ? 0 : 4);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK_FALSE(WIFSIGNALED(status));
+    CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status)) == 0);
+}
+
+namespace {
+void users_own_handler(int /*sig*/) {}
+} // namespace
+
+TEST_CASE("routing a signal leaves a disposition the program installed itself in place",
+          "[signal]") {
+    struct sigaction own {};
+    own.sa_handler = &users_own_handler;
+    sigemptyset(&own.sa_mask);
+    struct sigaction saved {};
+    REQUIRE(::sigaction(SIGUSR2, &own, &saved) == 0);
+    bool got = false;
+    eddy::run([&]() -> eddy::task<> {
+        eddy::event seen;
+        eddy::add_signal_handler(SIGUSR2, [&] {
+            got = true;
+            seen.set();
+        });
+        ::raise(SIGUSR2);
+        co_await seen.wait();
+        eddy::remove_signal_handler(SIGUSR2);
+    }());
+    struct sigaction after {};
+    ::sigaction(SIGUSR2, nullptr, &after);
+    ::sigaction(SIGUSR2, &saved, nullptr);
+    CHECK(got);
+    CHECK(after.sa_handler == &users_own_handler);
 }

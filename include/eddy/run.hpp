@@ -86,7 +86,8 @@ main_outcome<T> run_main(event_loop& loop, task<T> main, bool cancel_on_sigint,
     try {
         if (cancel_on_sigint && ::gettid() == ::getpid()) {
             struct sigaction current {};
-            if (::sigaction(SIGINT, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+            if (::sigaction(SIGINT, nullptr, &current) == 0 &&
+                (current.sa_handler == SIG_DFL || current.sa_handler == &forward_signal)) {
                 signals = &signal_service::of(loop);
                 signals->cancel_on(SIGINT, h.state());
             }

@@ -4,6 +4,7 @@
 
 #include "eddy/detail/list.hpp"
 #include "eddy/detail/parked.hpp"
+#include "eddy/detail/signal_forward.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
 
@@ -101,6 +102,7 @@ class signal_service {
 
     explicit signal_service(event_loop& loop) : loop_(&loop) {
         sigemptyset(&routed_);
+        sigemptyset(&forwarded_);
         sigemptyset(&pending_);
         pthread_sigmask(SIG_SETMASK, nullptr, &thread_mask_);
         // Blocking: io_uring completes a read of an O_NONBLOCK fd with -EAGAIN instead of
@@ -232,12 +234,19 @@ class signal_service {
             restore(sig);
             throw std::system_error(err, std::system_category(), "eddy: signalfd");
         }
+        if (forward_to_this_thread(sig)) {
+            sigaddset(&forwarded_, sig);
+        }
     }
     void unroute(int sig) noexcept {
         if (sigismember(&routed_, sig) != 1) {
             return;
         }
         sigdelset(&routed_, sig);
+        if (sigismember(&forwarded_, sig) == 1) {
+            sigdelset(&forwarded_, sig);
+            stop_forwarding(sig);
+        }
         (void)::signalfd(fd_, &routed_, 0);
         restore(sig);
     }
@@ -401,6 +410,7 @@ class signal_service {
     event_loop* loop_;
     int fd_ = -1;
     sigset_t routed_{};
+    sigset_t forwarded_{}; // routed signals whose disposition is forward_signal
     sigset_t pending_{};
     sigset_t thread_mask_{};
     small_set waited_;
@@ -433,9 +443,10 @@ inline void check_signal(int sig) {
 /// Calls `callback()` (or `callback(sig)`) on the running loop's thread, as a step of a loop
 /// turn, each time `sig` arrives (asyncio's loop.add_signal_handler). Replaces a handler set
 /// before for `sig`. The signal is blocked in the loop's thread and read through a signalfd;
-/// threads you start yourself should block it too, or a process-directed signal may go to
-/// them (eddy's pool threads block every signal). Exceptions from the callback are reported
-/// on stderr. Throws std::invalid_argument for SIGKILL, SIGSTOP or a number out of range,
+/// if it had the default disposition, a process-directed instance delivered to another thread
+/// is passed on to the loop's thread (see detail::forward_signal) until the signal is no longer
+/// routed; a handler the program installed with sigaction stays. Exceptions from the callback
+/// are reported on stderr. Throws std::invalid_argument for SIGKILL, SIGSTOP or a number out of range,
 /// eddy::loop_error outside a running loop, std::system_error if the signalfd fails.
 template <class F>
 requires std::invocable<F&> || std::invocable<F&, int>
