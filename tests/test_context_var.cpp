@@ -1,8 +1,11 @@
 // context_var: task-local values, copied into created tasks, reset with tokens.
 #include "helpers.hpp"
 
+#include <atomic>
+#include <future>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -178,4 +181,68 @@ TEST_CASE("a runner's main tasks run in one context: the next run reads what the
     CHECK(second == "set in run 1");
     r.close();
     CHECK(user.get_or("-") == "-"); // nor to the thread's values
+}
+
+TEST_CASE("to_thread's call sees the awaiting task's values, and what it sets stays in its copy",
+          "[context_var][threads]") {
+    eddy::run([]() -> eddy::task<> {
+        user.set("Alice");
+        const std::string seen = co_await eddy::to_thread([] {
+            std::string s = user.get_or("none");
+            user.set("set in the thread"); // its own copy: the task does not see it
+            depth.set(7);
+            return s;
+        });
+        CHECK(seen == "Alice"); // asyncio.to_thread copies the context into the call
+        CHECK(user.get() == "Alice");
+        CHECK(depth.get() == 0);
+        // The next call starts from the task's values again, not from the last call's.
+        const int next_depth = co_await eddy::to_thread([] { return depth.get(); });
+        CHECK(next_depth == 0);
+        // run_in_executor carries none (asyncio's loop.run_in_executor neither).
+        eddy::thread_pool pool(1);
+        const std::string plain =
+            co_await eddy::run_in_executor(pool, [] { return user.get_or("none"); });
+        CHECK(plain == "none");
+    }());
+}
+
+TEST_CASE("work posted from another thread runs in a copy of that thread's values "
+          "(call_soon_threadsafe, run_coroutine_threadsafe)",
+          "[context_var][threads]") {
+    eddy::run([]() -> eddy::task<> {
+        user.set("loop task");
+        const eddy::loop_handle h;
+        std::string from_callback;
+        std::string from_coroutine;
+        std::string thread_after;
+        std::atomic<bool> finished{false};
+        std::thread poster([&] {
+            user.set("request 7"); // this thread's own context
+            std::promise<void> ran;
+            h.call_soon_threadsafe([&] {
+                from_callback = user.get_or("none");
+                user.set("set by the callback"); // stays in the callback's copy
+                ran.set_value();
+            });
+            ran.get_future().wait();
+            from_coroutine = eddy::run_coroutine_threadsafe(
+                                 []() -> eddy::task<std::string> {
+                                     co_await eddy::sleep(1ms);
+                                     co_return user.get_or("none");
+                                 },
+                                 h)
+                                 .get();
+            thread_after = user.get_or("none");
+            finished = true;
+        });
+        while (!finished) {
+            co_await eddy::sleep(1ms);
+        }
+        poster.join();
+        CHECK(from_callback == "request 7");
+        CHECK(from_coroutine == "request 7");
+        CHECK(thread_after == "request 7");
+        CHECK(user.get() == "loop task");
+    }());
 }

@@ -254,3 +254,35 @@ TEST_CASE("a submitted coroutine that finishes in the turn main ends still deliv
     REQUIRE(f.has_value());
     CHECK(f->get() == 42);
 }
+
+TEST_CASE("a callable returning an awaiter is submitted as create_task(aw) would run it: made and "
+          "awaited on the loop's thread",
+          "[run_coroutine_threadsafe][to_thread]") {
+    eddy::run([]() -> eddy::task<> {
+        const eddy::loop_handle loop;
+        eddy::queue<int> q;
+        auto got = eddy::to_thread([&loop, &q] {
+            // asyncio: run_coroutine_threadsafe(q.get(), loop)
+            return eddy::run_coroutine_threadsafe([&q] { return q.get(); }, loop).get();
+        });
+        auto sleeper = eddy::to_thread([&loop] {
+            auto f = eddy::run_coroutine_threadsafe([] { return eddy::sleep(1h); }, loop);
+            const bool cancelled = f.cancel();
+            bool threw = false;
+            try {
+                f.get();
+            } catch (const eddy::cancelled_error&) {
+                threw = true;
+            }
+            return cancelled && threw;
+        });
+        co_await eddy::sleep(5ms);
+        q.put_nowait(42);
+        // Awaited outside CHECK: with the co_await inside Catch's decomposed expression, this
+        // test hung under g++ 12 (the same awaits outside a test do not).
+        const int value = co_await std::move(got);
+        const bool sleeper_cancelled = co_await std::move(sleeper);
+        CHECK(value == 42);
+        CHECK(sleeper_cancelled);
+    }());
+}

@@ -18,23 +18,6 @@ namespace eddy {
 namespace detail {
 inline std::atomic<std::uint64_t> next_context_var_id_{1};
 
-/// The context that code running now on `loop` (the running loop, or null) reads and writes:
-/// its task's, else the running loop callback's, else the thread's root.
-inline context_data*& context_slot_of(event_loop* loop) noexcept {
-    task_base* t = loop != nullptr ? loop->current_task() : nullptr;
-    if (t != nullptr) {
-        return t->context_;
-    }
-    if (callback_context_ != nullptr) {
-        return *callback_context_;
-    }
-    return root_context_;
-}
-/// As above, on the running loop.
-inline context_data*& current_context_slot() noexcept {
-    return context_slot_of(running_loop_);
-}
-
 /// Makes the current context writable (copies it if shared) and returns it.
 inline context_data& writable_context() {
     (void)&root_context_guard_; // odr-use: a root context made here is released at thread exit

@@ -491,10 +491,7 @@ class event_loop {
         if (!cb->cancelled_) {
             // Restored on every path: invoke_ may throw, and callbacks do not nest, but a
             // callback may run a nested loop turn (never here: run() refuses a running loop).
-            struct context_scope {
-                detail::context_data** saved;
-                ~context_scope() { detail::callback_context_ = saved; }
-            } scope{std::exchange(detail::callback_context_, &cb->context_)};
+            const detail::callback_context_scope scope(&cb->context_);
             try {
                 cb->invoke_(cb);
             } catch (const std::exception& e) {
@@ -554,6 +551,23 @@ template <class F> void event_loop::call_soon_threadsafe(F&& fn) {
 }
 
 namespace detail {
+/// The context that code running now on `loop` (the running loop, or null) reads and writes:
+/// its task's, else the running loop callback's, else the thread's root.
+inline context_data*& context_slot_of(event_loop* loop) noexcept {
+    task_base* t = loop != nullptr ? loop->current_task() : nullptr;
+    if (t != nullptr) {
+        return t->context_;
+    }
+    if (callback_context_ != nullptr) {
+        return *callback_context_;
+    }
+    return root_context_;
+}
+/// As above, on the running loop.
+inline context_data*& current_context_slot() noexcept {
+    return context_slot_of(running_loop_);
+}
+
 /// The loop a done-callback made or fired on this thread goes to: the running loop, else (between
 /// two runs of an eddy::runner) the only loop open on this thread, else null.
 [[nodiscard]] inline event_loop* home_loop() noexcept {

@@ -186,6 +186,19 @@ template <detail::task_factory F>
     return detail::submit_threadsafe<R>(std::move(f), loop);
 }
 
+/// As above, for a callable returning an awaiter rather than a task (`[] { return
+/// eddy::sleep(1s); }`, asyncio's `run_coroutine_threadsafe(asyncio.sleep(1), loop)`): called
+/// on the loop's thread, and the awaiter it returns is awaited by the task, as create_task(aw)
+/// does. Same contract otherwise.
+template <class F>
+requires std::invocable<F&> &&(!detail::task_factory<F>)&&detail::plain_awaitable<
+    std::invoke_result_t<F&>> [[nodiscard]] auto run_coroutine_threadsafe(F f,
+                                                                          const loop_handle& loop) {
+    using A = std::invoke_result_t<F&>;
+    return run_coroutine_threadsafe(
+        [fn = std::move(f)]() mutable { return detail::await_in_task<A>(fn()); }, loop);
+}
+
 /// Not a task made on this thread: its frame comes from this thread's frame pool and would be
 /// destroyed on the loop's (see detail::frame_free). Pass a callable that makes the task on the
 /// loop's thread instead: `run_coroutine_threadsafe([=] { return fetch(url); }, h)`.

@@ -1,6 +1,7 @@
 // eddy — to_thread and run_in_executor: blocking calls on a pool thread, awaited on the loop.
 #pragma once
 
+#include "eddy/detail/context.hpp"
 #include "eddy/detail/frame_allocator.hpp"
 #include "eddy/detail/inbox.hpp"
 #include "eddy/errors.hpp"
@@ -37,6 +38,15 @@ template <class R> struct offload_state : pool_job, remote_node {
     std::optional<std::conditional_t<std::is_void_v<R>, bool, stored>> value_;
     std::exception_ptr error_;
     void (*destroy_)(offload_state*) noexcept = nullptr;
+    /// to_thread: a copy of the caller's context, current in the worker during the call and
+    /// released there after it (null: none, or run_in_executor, which carries none).
+    context_data* ctx_ = nullptr;
+    bool carry_context_ = false;
+
+    offload_state() = default;
+    offload_state(const offload_state&) = delete;
+    offload_state& operator=(const offload_state&) = delete;
+    ~offload_state() { context_release(ctx_); } // a call withdrawn before it ran
 
     void complete_on_worker() noexcept {
         // The loop may free this state as soon as it is pushed: nothing after the push.
@@ -49,18 +59,11 @@ template <class R, class Fn> struct offload_impl final : offload_state<R> {
     explicit offload_impl(Fn&& fn) : fn_(std::move(fn)) {
         this->work_ = [](pool_job* j) noexcept {
             auto* self = static_cast<offload_impl*>(j);
-            try {
-                if constexpr (std::is_void_v<R>) {
-                    std::invoke(std::move(self->fn_));
-                    self->value_.emplace(true);
-                } else if constexpr (std::is_reference_v<R>) {
-                    self->value_.emplace(&std::invoke(std::move(self->fn_)));
-                } else {
-                    self->value_.emplace(std::invoke(std::move(self->fn_)));
-                }
-            } catch (...) {
-                self->error_ = std::current_exception();
+            {
+                const callback_context_scope scope(&self->ctx_);
+                self->invoke();
             }
+            context_release(std::exchange(self->ctx_, nullptr)); // on the thread that used it
             self->complete_on_worker();
         };
         this->destroy_ = [](offload_state<R>* s) noexcept {
@@ -68,6 +71,20 @@ template <class R, class Fn> struct offload_impl final : offload_state<R> {
             self->~offload_impl();
             frame_free(self, sizeof(offload_impl));
         };
+    }
+    void invoke() noexcept {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                std::invoke(std::move(fn_));
+                this->value_.emplace(true);
+            } else if constexpr (std::is_reference_v<R>) {
+                this->value_.emplace(&std::invoke(std::move(fn_)));
+            } else {
+                this->value_.emplace(std::invoke(std::move(fn_)));
+            }
+        } catch (...) {
+            this->error_ = std::current_exception();
+        }
     }
     Fn fn_;
 };
@@ -100,6 +117,10 @@ template <class R> class [[nodiscard]] offload_awaiter : suspension {
         state_->run_ = &on_done;
         state_->drop_ = &on_done;
         try {
+            if (state_->carry_context_) {
+                context_release(
+                    std::exchange(state_->ctx_, context_copy_for_thread(current_context_slot())));
+            }
             pool_->submit(*state_);
         } catch (...) {
             disarm();
@@ -167,7 +188,7 @@ template <class F, class... Args> auto bind_call(F&& f, Args&&... args) {
         };
 }
 
-template <class Fn> auto make_offload(Fn&& fn, thread_pool& pool) {
+template <class Fn> auto make_offload(Fn&& fn, thread_pool& pool, bool carry_context) {
     using fn_t = std::decay_t<Fn>;
     using result_t = std::invoke_result_t<fn_t&&>;
     using impl_t = offload_impl<result_t, fn_t>;
@@ -175,6 +196,7 @@ template <class Fn> auto make_offload(Fn&& fn, thread_pool& pool) {
     impl_t* state = nullptr;
     try {
         state = ::new (mem) impl_t(fn_t(std::forward<Fn>(fn)));
+        state->carry_context_ = carry_context;
     } catch (...) {
         frame_free(mem, sizeof(impl_t));
         throw;
@@ -194,17 +216,18 @@ template <class Fn> auto make_offload(Fn&& fn, thread_pool& pool) {
 template <class F, class... Args>
 [[nodiscard]] auto run_in_executor(thread_pool& pool, F&& fn, Args&&... args) {
     return detail::make_offload(detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...),
-                                pool);
+                                pool, false);
 }
 
 /// Runs `fn(args...)` on the running loop's thread pool (asyncio.to_thread) and awaits its
 /// result, as run_in_executor does. The pool holds at most min(32, cores + 4) threads; calls
-/// beyond that wait in FIFO order. Context variables are not carried into the thread. When the
-/// loop shuts down it waits for calls still running. Throws eddy::loop_error outside a running
-/// loop, std::bad_alloc.
+/// beyond that wait in FIFO order. The call sees the context variables as the awaiting task
+/// had them when it awaited (asyncio.to_thread runs the function in a copy of the context);
+/// what it sets stays in that copy. When the loop shuts down it waits for calls still running.
+/// Throws eddy::loop_error outside a running loop, std::bad_alloc.
 template <class F, class... Args> [[nodiscard]] auto to_thread(F&& fn, Args&&... args) {
-    return run_in_executor(get_running_loop().default_pool(), std::forward<F>(fn),
-                           std::forward<Args>(args)...);
+    return detail::make_offload(detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...),
+                                get_running_loop().default_pool(), true);
 }
 
 } // namespace eddy

@@ -52,6 +52,38 @@ inline thread_local context_data* root_context_ = nullptr;
 /// context it captured), so what it sets stays in it. Null otherwise.
 inline thread_local context_data** callback_context_ = nullptr;
 
+/// The context that code running now on this thread reads and writes (defined in loop.hpp,
+/// which knows the running loop's current task).
+context_data*& current_context_slot() noexcept;
+
+/// A private copy of `c` for work that another thread runs (asyncio's copy_context(): the
+/// values as they are now). Reference counts are not atomic, so a context is never shared
+/// across threads; the values themselves are immutable and shared. Null when `c` holds none.
+/// Throws std::bad_alloc.
+[[nodiscard]] inline context_data* context_copy_for_thread(const context_data* c) {
+    if (c == nullptr || c->entries.empty()) {
+        return nullptr;
+    }
+    auto* copy = new context_data;
+    copy->entries = c->entries;
+    return copy;
+}
+
+/// Makes `*ctx` the current context of this thread's code outside tasks for a scope (a loop
+/// callback, a call posted from another thread, a call run on a pool thread for to_thread):
+/// what that code sets stays in `*ctx`.
+class callback_context_scope {
+  public:
+    explicit callback_context_scope(context_data** ctx) noexcept
+        : saved_(std::exchange(callback_context_, ctx)) {}
+    callback_context_scope(const callback_context_scope&) = delete;
+    callback_context_scope& operator=(const callback_context_scope&) = delete;
+    ~callback_context_scope() { callback_context_ = saved_; }
+
+  private:
+    context_data** saved_;
+};
+
 /// Releases the thread's root context at thread exit.
 struct root_context_guard {
     ~root_context_guard() {

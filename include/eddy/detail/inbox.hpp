@@ -2,6 +2,7 @@
 // thread-offload completions) with at most one wake-up per batch.
 #pragma once
 
+#include "eddy/detail/context.hpp"
 #include "eddy/errors.hpp"
 
 #include <atomic>
@@ -132,11 +133,13 @@ class inbox {
 };
 
 /// A callable posted by call_soon_threadsafe: one heap node per call (the posting thread has
-/// no frame pool of the loop's to draw from).
+/// no frame pool of the loop's to draw from). It runs in a copy of the context that was
+/// current on the posting thread (asyncio's call_soon_threadsafe copies it too).
 template <class F> struct remote_call final : remote_node {
     explicit remote_call(F&& f) : fn_(std::move(f)) {
         run_ = [](remote_node* n) noexcept {
             std::unique_ptr<remote_call> self(static_cast<remote_call*>(n));
+            const callback_context_scope scope(&self->ctx_);
             try {
                 self->fn_();
             } catch (const std::exception& e) {
@@ -148,13 +151,18 @@ template <class F> struct remote_call final : remote_node {
         };
         drop_ = [](remote_node* n) noexcept { delete static_cast<remote_call*>(n); };
     }
+    remote_call(const remote_call&) = delete;
+    remote_call& operator=(const remote_call&) = delete;
+    ~remote_call() { context_release(ctx_); }
     F fn_;
+    context_data* ctx_ = nullptr; // owned; null when the poster's context held no value
 };
 
 /// Posts `fn` to the loop owning `box`. Throws eddy::loop_error when that loop has shut down.
 template <class F> void post_remote(inbox& box, F&& fn) {
     using fn_t = std::decay_t<F>;
     auto node = std::make_unique<remote_call<fn_t>>(fn_t(std::forward<F>(fn)));
+    node->ctx_ = context_copy_for_thread(current_context_slot());
     if (!box.push(node.get())) {
         throw loop_error("eddy: call_soon_threadsafe on a loop that has shut down");
     }
