@@ -929,3 +929,44 @@ TEST_CASE("a long chain of tasks each holding the previous one's handle is freed
     }());
     CHECK(eddy::live_frames() == frames);
 }
+
+TEST_CASE("a task whose cancellation was accepted where no await could take it ends cancelled "
+          "when it returns without suspending again, its value dropped (asyncio)",
+          "[create_task][cancel]") {
+    eddy::run([]() -> eddy::task<> {
+        // Cancelling itself, then returning.
+        auto self_cancel = eddy::create_task([]() -> eddy::task<int> {
+            CHECK(eddy::get_running_loop().current_task()->cancel({}));
+            co_return 42;
+        });
+        CHECK_THROWS_AS(co_await self_cancel, eddy::cancelled_error);
+        CHECK(self_cancel.cancelled());
+        // Woken by an event, cancelled before it resumed (the event's waiter keeps what it
+        // got), then returning.
+        eddy::event ev;
+        auto woken = eddy::create_task([&]() -> eddy::task<int> {
+            co_await ev.wait();
+            co_return 42;
+        });
+        co_await eddy::yield(); // it waits on the event
+        ev.set();
+        CHECK(woken.cancel("late"));
+        std::string message;
+        try {
+            (void)co_await woken;
+        } catch (const eddy::cancelled_error& e) {
+            message = e.what();
+        }
+        CHECK(woken.cancelled());
+        CHECK(message.find("late") != std::string::npos);
+        // A request withdrawn with uncancel() before the return does not count.
+        auto withdrawn = eddy::create_task([]() -> eddy::task<int> {
+            auto* me = eddy::get_running_loop().current_task();
+            (void)me->cancel({});
+            (void)me->uncancel();
+            co_return 7;
+        });
+        const int kept = co_await withdrawn;
+        CHECK(kept == 7);
+    }());
+}

@@ -219,24 +219,23 @@ TEST_CASE("items handed to a cancelled gather of gets stay in the queue", "[queu
     }());
 }
 
-namespace {
-eddy::task<int> get_from(eddy::queue<int>* q) {
-    co_return co_await q->get();
-}
-} // namespace
-
 TEST_CASE("a getter handed an item keeps it when its queue is destroyed before it resumes",
           "[queue][cancel]") {
     eddy::run([]() -> eddy::task<> {
-        eddy::task_handle<int> getter;
+        eddy::task_handle<> getter;
+        int got = 0;
         {
             eddy::queue<int> q;
-            getter = eddy::create_task(get_from(&q));
+            getter =
+                eddy::create_task([&got, q = &q]() -> eddy::task<> { got = co_await q->get(); });
             co_await eddy::sleep(1ms);
-            q.put_nowait(5); // handed over
+            q.put_nowait(5); // reserved for the getter
             getter.cancel(); // too late to give it back: the queue dies first
         }
-        const int got = co_await getter; // it never touches the dead queue (ASan would say)
+        // It never touches the dead queue (ASan would say); the cancellation it could not take
+        // at the get ends the task when it returns.
+        const bool cancelled = co_await eddy_test::ends_cancelled(getter);
+        CHECK(cancelled);
         CHECK(got == 5);
     }());
 }
@@ -455,7 +454,7 @@ TEST_CASE("shutdown(immediate) takes the item of a getter served but not yet res
         eddy::queue<int> q;
         auto getter = eddy::create_task([&]() -> eddy::task<int> { co_return co_await q.get(); });
         co_await eddy::sleep(1ms);
-        q.put_nowait(1); // handed to the getter
+        q.put_nowait(1); // reserved for the getter
         q.shutdown(true);
         getter.cancel(); // nothing to give back any more
         CHECK_THROWS_AS(co_await getter, eddy::queue_shutdown);
@@ -465,25 +464,72 @@ TEST_CASE("shutdown(immediate) takes the item of a getter served but not yet res
     }());
 }
 
-TEST_CASE("a bounded queue over its size after an item came back admits no putter until it is "
-          "under it again",
+TEST_CASE("an item reserved for a waiting getter still counts in full(), as in asyncio, and a "
+          "cancelled getter leaves it queued for whoever gets next",
           "[queue][cancel]") {
     eddy::run([]() -> eddy::task<> {
         eddy::queue<int> q(1);
         auto getter = eddy::create_task([&]() -> eddy::task<int> { co_return co_await q.get(); });
         co_await eddy::sleep(1ms);
-        q.put_nowait(1); // handed to the getter: the queue stays empty
-        q.put_nowait(2); // fills it
+        q.put_nowait(1); // reserved for the getter, still in the queue
+        CHECK(q.size() == 1);
+        CHECK(q.full());
+        CHECK_THROWS_AS(q.put_nowait(2), eddy::queue_full); // asyncio: QueueFull
         auto putter = eddy::create_task([&]() -> eddy::task<> { co_await q.put(3); });
-        getter.cancel(); // before it runs: 1 comes back to the front, two items for maxsize 1
+        getter.cancel(); // before it runs: 1 stays at the front
         CHECK_THROWS_AS(co_await getter, eddy::cancelled_error);
         co_await eddy::sleep(1ms); // the putter waits
-        CHECK(q.size() == 2);
-        CHECK(q.get_nowait() == 1);
-        CHECK(q.size() == 1); // still full: the putter waits on
         CHECK_FALSE(putter.done());
-        CHECK(q.get_nowait() == 2);
+        CHECK(q.get_nowait() == 1);
         co_await putter;
         CHECK(q.get_nowait() == 3);
+    }());
+}
+
+TEST_CASE("a FIFO getter served and cancelled before it resumes leaves the items in order, the "
+          "next getter takes the first",
+          "[queue][cancel]") {
+    // asyncio: g2 gets 0 and 1 stays queued.
+    eddy::run([]() -> eddy::task<> {
+        eddy::queue<int> q;
+        auto g1 = eddy::create_task(q.get());
+        auto g2 = eddy::create_task(q.get());
+        co_await eddy::yield(); // both wait
+        q.put_nowait(0);        // for g1
+        q.put_nowait(1);        // for g2
+        g1.cancel();
+        CHECK_THROWS_AS(co_await g1, eddy::cancelled_error);
+        const int second = co_await g2;
+        CHECK(second == 0);
+        CHECK(q.size() == 1);
+        CHECK(q.get_nowait() == 1);
+    }());
+}
+
+namespace {
+// asyncio: g1 gets 0, then g2 gets 1 (the putter's item goes in when g1 takes 0).
+template <class Q> eddy::task<> putter_item_reaches_second_getter() {
+    Q q(1);
+    auto g1 = eddy::create_task(q.get());
+    auto g2 = eddy::create_task(q.get());
+    co_await eddy::yield();               // both getters wait
+    auto p = eddy::create_task(q.put(1)); // runs before g1 resumes, finds the queue full
+    q.put_nowait(0);                      // reserved for g1
+    const int first = co_await g1;
+    co_await p;
+    const int second = co_await eddy::wait_for(g2, 10s); // waited forever before
+    CHECK(first == 0);
+    CHECK(second == 1);
+    CHECK(q.empty());
+}
+} // namespace
+
+TEST_CASE("a bounded queue gives a waiting getter the item of a putter that waited for room, "
+          "when another getter's take makes it (FIFO, LIFO, priority)",
+          "[queue]") {
+    eddy::run([]() -> eddy::task<> {
+        co_await putter_item_reaches_second_getter<eddy::queue<int>>();
+        co_await putter_item_reaches_second_getter<eddy::lifo_queue<int>>();
+        co_await putter_item_reaches_second_getter<eddy::priority_queue<int>>();
     }());
 }

@@ -18,24 +18,17 @@
 namespace eddy {
 namespace detail {
 
-// `hand_over`: a getter that waits is handed the item put (true), or granted the right to take
-// one from the store when it runs (false; see basic_queue::push).
 template <class T> struct fifo_store {
-    static constexpr bool hand_over = true;
     ring<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
-    /// Puts back an item taken from the front: it comes out next again.
-    void unget(T&& v) { items.push_front(std::move(v)); }
     T pop() { return items.pop_front(); }
     [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
     void clear() noexcept { items.clear(); }
 };
 
 template <class T> struct lifo_store {
-    static constexpr bool hand_over = false;
     ring<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
-    void unget(T&& v) { items.push_back(std::move(v)); }
     T pop() { return items.pop_back(); }
     [[nodiscard]] std::size_t size() const noexcept { return items.size(); }
     void clear() noexcept { items.clear(); }
@@ -43,14 +36,12 @@ template <class T> struct lifo_store {
 
 /// A binary heap whose first element is the smallest under Compare (Python's heapq order).
 template <class T, class Compare> struct heap_store {
-    static constexpr bool hand_over = false;
     std::vector<T> items;
     Compare less;
     void push(T&& v) {
         items.push_back(std::move(v));
         std::push_heap(items.begin(), items.end(), greater());
     }
-    void unget(T&& v) { push(std::move(v)); }
     T pop() {
         std::pop_heap(items.begin(), items.end(), greater());
         T v(std::move(items.back()));
@@ -74,13 +65,13 @@ template <class T, class Compare> struct heap_store {
 /// - `maxsize` 0 means unbounded; otherwise put() waits while the queue is full.
 /// - Getters and putters are served first in, first out, and nothing can overtake a waiter: a
 ///   waiting putter's value goes in as soon as there is room, and an item put while a getter
-///   waits is that getter's. In a FIFO queue the item itself goes straight to the getter; in a
-///   LIFO or priority queue it goes in and the getter takes the top item when it runs, so that
-///   a burst of puts in one step is ordered first, as in asyncio (size() counts it until then,
-///   as qsize() does, but get_nowait() cannot take it).
+///   waits goes in and is reserved for that getter, which takes the next item in the queue's
+///   order when it runs (as asyncio's woken getter does), so that a burst of puts in one step
+///   comes out in order. size() counts a reserved item until then, as qsize() does, but
+///   get_nowait() cannot take it.
 /// - A task cancelled while waiting takes nothing with it: a getter gets no item (none is
-///   lost), a putter's value is not put. A getter handed an item and cancelled before it
-///   resumes gives the item back (to the next getter, else to the front of the queue) and
+///   lost), a putter's value is not put. A getter served and cancelled before it resumes hands
+///   its reservation to the next waiting getter (the items stay where they are, in order) and
 ///   throws cancelled_error, as asyncio's get does; a putter whose value already went in
 ///   returns, and the cancellation lands at its next await.
 /// - Move-only element types work. Nothing is allocated per wait; the store grows by doubling
@@ -98,8 +89,8 @@ template <class T, class Store> class basic_queue {
     basic_queue(const basic_queue&) = delete;
     basic_queue& operator=(const basic_queue&) = delete;
     ~basic_queue() {
-        // Getters served and not yet resumed keep their item: those granted one in the store
-        // get it now. They learn that the queue is gone (their node is unlinked) and no longer
+        // Getters served and not yet resumed keep their item: they take it from the store now.
+        // They learn that the queue is gone (their node is unlinked) and no longer
         // touch it.
         while (detail::list_node* n = handed_.pop_front()) {
             getter* g = static_cast<handed_link*>(n)->owner;
@@ -148,8 +139,8 @@ template <class T, class Store> class basic_queue {
 
     /// Takes the next item, waiting while the queue is empty. Throws eddy::queue_shutdown when
     /// the queue is shut down and empty (at once for shutdown(true)), cancelled_error if the
-    /// task is cancelled while waiting or after an item was handed to it but before it resumed
-    /// (it then took nothing: the item goes to the next getter or back to the front).
+    /// task is cancelled while waiting or after an item was reserved for it but before it
+    /// resumed (it then took nothing: the reservation goes to the next waiting getter).
     [[nodiscard]] auto get() noexcept { return getter{this}; }
 
     /// Takes the next item without waiting. Throws eddy::queue_empty, or eddy::queue_shutdown
@@ -195,12 +186,6 @@ template <class T, class Store> class basic_queue {
                 getter* g = static_cast<handed_link*>(n)->owner;
                 g->shut_ = true;
                 g->reserved_ = false; // its item is in the store, dropped below
-                if (g->item_) {       // handed over: never in the store
-                    g->item_.reset();
-                    if (unfinished_ > 0 && --unfinished_ == 0) {
-                        wake_joiners();
-                    }
-                }
             }
             reserved_ = 0;
             while (store_.size() != 0) {
@@ -229,9 +214,9 @@ template <class T, class Store> class basic_queue {
 
     struct [[nodiscard]] getter : detail::parked {
         basic_queue* q_;
-        std::optional<T> item_; // handed over (FIFO), or given by a dying queue
+        std::optional<T> item_; // given by a dying queue
         bool shut_ = false;     // woken by shutdown(): throws queue_shutdown
-        bool reserved_ = false; // granted an item in the store (LIFO, priority)
+        bool reserved_ = false; // granted an item in the store
         // Linked in the queue's handed_ list from the grant until it resumes: whether the queue
         // is still there to take from, or to give the item back to.
         handed_link link_;
@@ -245,14 +230,9 @@ template <class T, class Store> class basic_queue {
                 // Served, then destroyed without resuming (its frame went with its task): what
                 // it was granted goes back rather than being lost.
                 link_.unlink();
-                try {
-                    if (reserved_) {
-                        --q_->reserved_;
-                        q_->pass_reservation();
-                    } else if (item_) {
-                        q_->give_back(std::move(*item_));
-                    }
-                } catch (...) { // NOLINT(bugprone-empty-catch): out of memory; the item is lost
+                if (reserved_) {
+                    --q_->reserved_;
+                    q_->pass_reservation();
                 }
             }
         }
@@ -270,12 +250,10 @@ template <class T, class Store> class basic_queue {
                 link_.unlink();
                 if (queue_alive) {
                     if (cancelled_after_grant()) [[unlikely]] {
-                        give_back_or_keep();
+                        give_back();
                     }
-                    if (reserved_) {
-                        --q_->reserved_;
-                        return q_->take();
-                    }
+                    --q_->reserved_;
+                    return q_->take();
                 }
                 return std::move(*item_);
             }
@@ -286,24 +264,12 @@ template <class T, class Store> class basic_queue {
         }
 
       private:
-        // Cancelled after it was served: what it was granted goes back and the await throws, as
-        // asyncio's get raises with the item still queued. Out of memory for giving an item
-        // back, it keeps it and the cancellation lands at the next await.
-        [[gnu::noinline]] void give_back_or_keep() {
-            if (reserved_) {
-                reserved_ = false;
-                --q_->reserved_;
-                q_->pass_reservation();
-            } else if constexpr (std::is_nothrow_move_constructible_v<T>) {
-                try {
-                    q_->give_back(std::move(*item_)); // moves nothing when it throws
-                } catch (...) {
-                    return;
-                }
-                item_.reset();
-            } else {
-                return; // a move that throws midway could lose it: kept
-            }
+        // Cancelled after it was served: its reservation goes to the next getter and the await
+        // throws, as asyncio's get raises with the item still queued.
+        [[noreturn, gnu::noinline]] void give_back() {
+            reserved_ = false;
+            --q_->reserved_;
+            q_->pass_reservation();
             throw_pending_cancel();
         }
     };
@@ -344,29 +310,17 @@ template <class T, class Store> class basic_queue {
         void await_resume() { resume(); }
     };
 
-    /// An item goes in, and is the first waiting getter's if any.
+    /// An item goes in, reserved for the first waiting getter if any.
     void push(T&& item) {
-        auto* g = detail::first_waiter<getter>(getters_);
-        if (g != nullptr && Store::hand_over) {
-            hand(*g, std::move(item));
-        } else {
-            store_.push(std::move(item));
-            if (g != nullptr) {
-                reserve(*g);
-            }
-        }
+        store_.push(std::move(item));
         ++unfinished_;
-    }
-    void hand(getter& g, T&& item) {
-        g.item_.emplace(std::move(item));
-        serve(g);
+        if (auto* g = detail::first_waiter<getter>(getters_)) {
+            reserve(*g);
+        }
     }
     void reserve(getter& g) noexcept {
         ++reserved_;
         g.reserved_ = true;
-        serve(g);
-    }
-    void serve(getter& g) noexcept {
         g.link_.owner = &g;
         handed_.push_back(g.link_);
         g.grant();
@@ -377,26 +331,12 @@ template <class T, class Store> class basic_queue {
             reserve(*g);
         }
     }
-    /// An item a cancelled getter was handed comes back: to the next getter, else to the front
-    /// (a bounded queue may then hold one item more than maxsize until it is taken).
-    void give_back(T&& item) {
-        if (auto* g = detail::first_waiter<getter>(getters_)) {
-            hand(*g, std::move(item));
-        } else {
-            store_.unget(std::move(item));
-        }
-    }
-
-    /// An item comes out; the first waiting putter's item takes the freed room (none while an
-    /// item given back keeps the queue over maxsize).
+    /// An item comes out; the first waiting putter's item takes the freed room, reserved for
+    /// the first waiting getter if any (as any put's).
     T take() {
         T v = store_.pop();
-        if (full()) {
-            return v;
-        }
-        if (auto* p = detail::first_waiter<putter>(putters_)) {
-            store_.push(std::move(p->item_));
-            ++unfinished_;
+        if (auto* p = detail::first_waiter<putter>(putters_); p != nullptr && !full()) {
+            push(std::move(p->item_)); // cannot grow the store: an item just came out
             p->grant();
         }
         return v;
@@ -416,7 +356,7 @@ template <class T, class Store> class basic_queue {
     detail::intrusive_list putters_;
     detail::intrusive_list joiners_;
     detail::intrusive_list handed_; // getters served, not yet resumed (handed_link)
-    std::size_t reserved_ = 0;      // items in the store granted to getters (LIFO, priority)
+    std::size_t reserved_ = 0;      // items in the store reserved for getters
 };
 
 /// First in, first out (asyncio.Queue).
