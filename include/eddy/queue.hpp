@@ -242,20 +242,21 @@ template <class T, class Store> class basic_queue {
         bool await_suspend(std::coroutine_handle<> h) { return park(h, q_->getters_); }
         T await_resume() {
             resume();
+            if (reserved_) [[likely]] {
+                // Served by a put, and the queue is alive (a dying queue or shutdown(immediate)
+                // clears reserved_ when it unlinks the getter).
+                link_.unlink();
+                if (cancelled_after_grant()) [[unlikely]] {
+                    give_back();
+                }
+                --q_->reserved_;
+                return q_->take();
+            }
             if (shut_) {
                 throw queue_shutdown(); // woken by shutdown(): the queue may be gone by now
             }
-            if (item_ || reserved_) {
-                const bool queue_alive = link_.linked();
-                link_.unlink();
-                if (queue_alive) {
-                    if (cancelled_after_grant()) [[unlikely]] {
-                        give_back();
-                    }
-                    --q_->reserved_;
-                    return q_->take();
-                }
-                return std::move(*item_);
+            if (item_) {
+                return std::move(*item_); // given by the dying queue
             }
             if (q_->store_.size() != q_->reserved_) {
                 return q_->take();

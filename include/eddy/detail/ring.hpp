@@ -31,16 +31,6 @@ template <class T> class ring {
         ::new (static_cast<void*>(buf_ + ((head_ + size_) & (cap_ - 1)))) T(std::move(v));
         ++size_;
     }
-    /// Puts `v` before the first element (what pop_front returns next).
-    void push_front(T&& v) {
-        if (size_ == cap_) {
-            grow();
-        }
-        const std::size_t at = (head_ + cap_ - 1) & (cap_ - 1);
-        ::new (static_cast<void*>(buf_ + at)) T(std::move(v));
-        head_ = at;
-        ++size_;
-    }
     /// Precondition: !empty().
     T pop_front() {
         T* p = buf_ + head_;
