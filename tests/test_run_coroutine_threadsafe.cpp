@@ -278,8 +278,8 @@ TEST_CASE("a callable returning an awaiter is submitted as create_task(aw) would
         });
         co_await eddy::sleep(5ms);
         q.put_nowait(42);
-        // Awaited outside CHECK: with the co_await inside Catch's decomposed expression, this
-        // test hung under g++ 12 (the same awaits outside a test do not).
+        // Awaited outside CHECK: g++ 12 awaits a co_await inside CHECK twice (README, compiler
+        // notes), and the second await of the offloaded call hung.
         const int value = co_await std::move(got);
         const bool sleeper_cancelled = co_await std::move(sleeper);
         CHECK(value == 42);
