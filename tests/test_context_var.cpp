@@ -199,11 +199,16 @@ TEST_CASE("to_thread's call sees the awaiting task's values, and what it sets st
         // The next call starts from the task's values again, not from the last call's.
         const int next_depth = co_await eddy::to_thread([] { return depth.get(); });
         CHECK(next_depth == 0);
-        // run_in_executor carries none (asyncio's loop.run_in_executor neither).
+        // run_in_executor carries none (asyncio's loop.run_in_executor neither): its calls run
+        // in the worker thread's own context, which keeps what an earlier call set there.
         eddy::thread_pool pool(1);
         const std::string plain =
             co_await eddy::run_in_executor(pool, [] { return user.get_or("none"); });
+        co_await eddy::run_in_executor(pool, [] { user.set("set by an earlier call"); });
+        const std::string later =
+            co_await eddy::run_in_executor(pool, [] { return user.get_or("none"); });
         CHECK(plain == "none");
+        CHECK(later == "set by an earlier call");
     }());
 }
 

@@ -376,3 +376,45 @@ TEST_CASE("routing a signal leaves a disposition the program installed itself in
     CHECK(got);
     CHECK(after.sa_handler == &users_own_handler);
 }
+
+TEST_CASE("two loops routing one signal: when one stops, signals other threads receive still "
+          "reach the other",
+          "[signal]") {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // Reports through its exit status only (a stray SIGUSR2 would kill the child).
+        std::atomic<int> stage{0};
+        std::atomic<bool> got_a{false};
+        std::thread a([&] {
+            eddy::run([&]() -> eddy::task<> {
+                eddy::add_signal_handler(SIGUSR2, [&] { got_a = true; });
+                stage = 1;
+                for (int i = 0; i < 10000 && !got_a; ++i) {
+                    co_await eddy::sleep(1ms);
+                }
+                eddy::remove_signal_handler(SIGUSR2);
+            }());
+        });
+        while (stage.load() < 1) {
+            std::this_thread::sleep_for(1ms);
+        }
+        std::thread b([] {
+            eddy::run([]() -> eddy::task<> {
+                eddy::add_signal_handler(SIGUSR2, [] {});
+                co_await eddy::sleep(1ms);
+                eddy::remove_signal_handler(SIGUSR2); // a still routes it
+            }());
+        });
+        b.join();
+        ::pthread_kill(::pthread_self(), SIGUSR2); // this thread does not block it
+        a.join();
+        struct sigaction after {};
+        ::sigaction(SIGUSR2, nullptr, &after);
+        ::_exit(got_a && after.sa_handler == SIG_DFL ? 0 : 4);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK_FALSE(WIFSIGNALED(status));
+    CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status)) == 0);
+}

@@ -59,10 +59,6 @@ template <class T> class task_state final : public task_base, public pooled {
 
     void on_coroutine_done() noexcept override {
         if (!coro_.handle().promise().exception_) [[likely]] {
-            if (has_pending_cancel()) [[unlikely]] {
-                cancelled_at_return();
-                return;
-            }
             event_loop::unregister_task(*this);
             complete(status::finished);
             release(); // the running reference; may destroy this state and the frame
@@ -83,24 +79,6 @@ template <class T> class task_state final : public task_base, public pooled {
         } catch (...) {
             return false;
         }
-    }
-
-    // A cancellation accepted (cancel() returned true) while the task could no longer be
-    // reached at an await, and the coroutine then returned: the task ends cancelled, its value
-    // dropped, as asyncio's does ("cancelled right before coro stops"). Out of memory for the
-    // exception, it finishes with its value instead.
-    [[gnu::noinline, gnu::cold]] void cancelled_at_return() noexcept {
-        (void)take_pending_cancel();
-        try {
-            coro_.handle().promise().exception_ =
-                std::make_exception_ptr(cancelled_error(cancel_message()));
-        } catch (...) {
-            event_loop::unregister_task(*this);
-            complete(status::finished);
-            release();
-            return;
-        }
-        finish_failed();
     }
 
     // Out of line: inlined, its rethrow made every task's end save registers.

@@ -146,7 +146,7 @@ class task_group {
     }
 
     /// Children not finished yet.
-    [[nodiscard]] std::size_t size() const noexcept { return pending_; }
+    [[nodiscard]] std::size_t size() const noexcept { return pending_ - reacting_; }
 
   private:
     friend struct detail::group_access;
@@ -190,6 +190,7 @@ class task_group {
             if (defer && !g->aborting_ && !g->parent_cancel_requested_) {
                 try {
                     get_running_loop().post_step(&failure_step, g, nullptr);
+                    ++g->reacting_;
                     return;
                 } catch (...) { // NOLINT(bugprone-empty-catch): no room to queue, react now
                 }
@@ -201,6 +202,7 @@ class task_group {
 
     static void failure_step(void* arg) noexcept {
         auto* g = static_cast<task_group*>(arg);
+        --g->reacting_;
         react_to_failure(g);
         end_child(g);
     }
@@ -232,7 +234,8 @@ class task_group {
     detail::suspension* joiner_ = nullptr;
     std::exception_ptr cancellation_; // the cancelled_error that left the body, if any
     std::exception_ptr body_error_;
-    std::size_t pending_ = 0;
+    std::size_t pending_ = 0;  // children not finished, or whose failure_step has not run
+    std::size_t reacting_ = 0; // failed children whose failure_step has not run
     bool aborting_ = false;
     bool closed_ = false;
     bool parent_cancel_requested_ = false;

@@ -59,11 +59,15 @@ template <class R, class Fn> struct offload_impl final : offload_state<R> {
     explicit offload_impl(Fn&& fn) : fn_(std::move(fn)) {
         this->work_ = [](pool_job* j) noexcept {
             auto* self = static_cast<offload_impl*>(j);
-            {
-                const callback_context_scope scope(&self->ctx_);
-                self->invoke();
+            if (self->carry_context_) {
+                {
+                    const callback_context_scope scope(&self->ctx_);
+                    self->invoke();
+                }
+                context_release(std::exchange(self->ctx_, nullptr)); // on the thread that used it
+            } else {
+                self->invoke(); // in the worker thread's own context, as asyncio's executor
             }
-            context_release(std::exchange(self->ctx_, nullptr)); // on the thread that used it
             self->complete_on_worker();
         };
         this->destroy_ = [](offload_state<R>* s) noexcept {
