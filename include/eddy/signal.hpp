@@ -446,8 +446,8 @@ inline void check_signal(int sig) {
 /// if it had the default disposition, a process-directed instance delivered to another thread
 /// is passed on to the loop's thread (see detail::forward_signal) until the signal is no longer
 /// routed; a handler the program installed with sigaction stays. Exceptions from the callback
-/// are reported on stderr. Throws std::invalid_argument for SIGKILL, SIGSTOP or a number out of range,
-/// eddy::loop_error outside a running loop, std::system_error if the signalfd fails.
+/// are reported on stderr. Throws std::invalid_argument for SIGKILL, SIGSTOP or a number out of
+/// range, eddy::loop_error outside a running loop, std::system_error if the signalfd fails.
 template <class F>
 requires std::invocable<F&> || std::invocable<F&, int>
 void add_signal_handler(int sig, F&& callback) {
