@@ -53,8 +53,8 @@ inline thread_local context_data* root_context_ = nullptr;
 inline thread_local context_data** callback_context_ = nullptr;
 
 /// The context that code running now on this thread reads and writes (defined in loop.hpp,
-/// which knows the running loop's current task).
-context_data*& current_context_slot() noexcept;
+/// which knows the running loop's current task; every header using it includes loop.hpp).
+inline context_data*& current_context_slot() noexcept;
 
 /// A private copy of `c` for work that another thread runs (asyncio's copy_context(): the
 /// values as they are now). Reference counts are not atomic, so a context is never shared
