@@ -102,7 +102,6 @@ class signal_service {
 
     explicit signal_service(event_loop& loop) : loop_(&loop) {
         sigemptyset(&routed_);
-        sigemptyset(&forwarded_);
         sigemptyset(&pending_);
         pthread_sigmask(SIG_SETMASK, nullptr, &thread_mask_);
         // Blocking: io_uring completes a read of an O_NONBLOCK fd with -EAGAIN instead of
@@ -234,19 +233,14 @@ class signal_service {
             restore(sig);
             throw std::system_error(err, std::system_category(), "eddy: signalfd");
         }
-        if (forward_to_this_thread(sig)) {
-            sigaddset(&forwarded_, sig);
-        }
+        (void)forward_to_this_thread(sig); // stop_forwarding() finds out whether it did
     }
     void unroute(int sig) noexcept {
         if (sigismember(&routed_, sig) != 1) {
             return;
         }
         sigdelset(&routed_, sig);
-        if (sigismember(&forwarded_, sig) == 1) {
-            sigdelset(&forwarded_, sig);
-            stop_forwarding(sig);
-        }
+        stop_forwarding(sig); // a no-op where this thread does not forward it
         (void)::signalfd(fd_, &routed_, 0);
         restore(sig);
     }
@@ -410,7 +404,6 @@ class signal_service {
     event_loop* loop_;
     int fd_ = -1;
     sigset_t routed_{};
-    sigset_t forwarded_{}; // routed signals whose disposition is forward_signal
     sigset_t pending_{};
     sigset_t thread_mask_{};
     small_set waited_;

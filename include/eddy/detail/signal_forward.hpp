@@ -50,8 +50,8 @@ inline signal_forwarders& forwarders() {
 /// Makes other threads pass `sig` on to this one, if `sig` has the default disposition (or
 /// another loop's forwarding, which this thread then shares). A handler the program installed
 /// itself is left as it is, and an ignored signal stays ignored. Returns true when this thread
-/// joined the forwarding: it must call stop_forwarding(sig) later. False also when out of
-/// memory: the signal is then routed without forwarding, as if the program had a handler.
+/// joined the forwarding (stop_forwarding(sig) ends it; it is a no-op otherwise). False also when
+/// out of memory: the signal is then routed without forwarding, as if the program had a handler.
 inline bool forward_to_this_thread(int sig) noexcept {
     signal_forwarders& f = forwarders();
     const std::lock_guard<std::mutex> held(f.lock);
