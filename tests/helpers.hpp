@@ -1,10 +1,12 @@
-// Test helpers: a lifetime-counting type, stderr capture, a pipe, an allocation counter.
+// Test helpers: a lifetime-counting type, stderr capture, a pipe, an allocation counter, a
+// forked child.
 #pragma once
 
 #include "catch.hpp"
 
 #include <eddy/eddy.hpp>
 
+#include <cerrno>
 #include <coroutine>
 #include <csignal>
 #include <cstdint>
@@ -19,11 +21,44 @@
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
 #include <utility>
 
 namespace eddy_test {
+
+/// Runs `body` (returning an int) in a forked child that reports through its exit status only:
+/// `body`'s value, or 3 if it threw. Returns that status, or minus the signal that ended the
+/// child. For tests whose failure is a signal's default action, which must end the child
+/// rather than the test run.
+template <class F> int run_in_child(F body) {
+    const pid_t child = ::fork();
+    if (child < 0) {
+        throw std::system_error(errno, std::system_category(), "fork");
+    }
+    if (child == 0) {
+        // The signal must take its default action: Catch's fatal-signal handler, inherited
+        // through fork, is not async-signal-safe (it allocates), and under TSan that ends the
+        // child with status 66 instead of the signal.
+        for (const int sig : {SIGABRT, SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTERM, SIGINT}) {
+            ::signal(sig, SIG_DFL);
+        }
+        int code = 3;
+        try {
+            code = body();
+        } catch (...) { // NOLINT(bugprone-empty-catch): reported as status 3
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) {
+            throw std::system_error(errno, std::system_category(), "waitpid");
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
 
 /// Counts constructions and destructions: `alive()` must be 0 when everything was cleaned up,
 /// and a double destruction shows as a negative count.

@@ -1,11 +1,13 @@
 // context_var: task-local values, copied into created tasks, reset with tokens.
 #include "helpers.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -196,9 +198,23 @@ TEST_CASE("to_thread's call sees the awaiting task's values, and what it sets st
         CHECK(seen == "Alice"); // asyncio.to_thread copies the context into the call
         CHECK(user.get() == "Alice");
         CHECK(depth.get() == 0);
-        // The next call starts from the task's values again, not from the last call's.
-        const int next_depth = co_await eddy::to_thread([] { return depth.get(); });
-        CHECK(next_depth == 0);
+        // Each call starts from the task's values again, not from what an earlier call on the
+        // same pool thread set. Which thread takes a call is up to the pool, so there are more
+        // calls than the pool can have threads (at most 32): some thread takes two of them.
+        std::vector<std::thread::id> threads;
+        bool leaked = false;
+        for (int i = 0; i < 40; ++i) {
+            const auto [tid, seen] = co_await eddy::to_thread([] {
+                const int before = depth.get();
+                depth.set(7);
+                return std::make_pair(std::this_thread::get_id(), before);
+            });
+            leaked = leaked || seen != 0;
+            threads.push_back(tid);
+        }
+        CHECK_FALSE(leaked);
+        std::sort(threads.begin(), threads.end());
+        CHECK(std::adjacent_find(threads.begin(), threads.end()) != threads.end()); // a reuse
         // run_in_executor carries none (asyncio's loop.run_in_executor neither): its calls run
         // in the worker thread's own context, which keeps what an earlier call set there.
         eddy::thread_pool pool(1);

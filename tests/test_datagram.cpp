@@ -10,21 +10,21 @@ TEST_CASE("datagram endpoints exchange datagrams and name their senders", "[data
         eddy::datagram_options so;
         so.local_host = "127.0.0.1";
         eddy::datagram_endpoint server = co_await eddy::create_datagram_endpoint(so);
-        const eddy::endpoint at = server.local_address();
+        const eddy::endpoint at = server.local_endpoint();
         CHECK(at.port() != 0);
 
         eddy::datagram_options co;
         co.remote_host = "127.0.0.1";
         co.remote_port = at.port();
         eddy::datagram_endpoint client = co_await eddy::create_datagram_endpoint(co);
-        REQUIRE(client.remote_address().has_value());
-        CHECK(*client.remote_address() == at);
+        REQUIRE(client.peer_endpoint().has_value());
+        CHECK(*client.peer_endpoint() == at);
 
         const std::size_t sent = co_await client.send("ping");
         CHECK(sent == 4);
         const eddy::datagram d = co_await server.recvfrom();
         CHECK(d.data == "ping");
-        CHECK(d.peer == client.local_address());
+        CHECK(d.peer == client.local_endpoint());
         co_await server.sendto("pong", d.peer);
         const eddy::datagram back = co_await client.recvfrom();
         CHECK(back.data == "pong");
@@ -41,7 +41,7 @@ TEST_CASE("a datagram longer than max_size is cut and says so, and the next one 
         auto server = co_await eddy::create_datagram_endpoint(so);
         eddy::datagram_options co;
         co.remote_host = "127.0.0.1";
-        co.remote_port = server.local_address().port();
+        co.remote_port = server.local_endpoint().port();
         auto client = co_await eddy::create_datagram_endpoint(co);
         (void)co_await client.send("0123456789abcdef");
         (void)co_await client.send("short");

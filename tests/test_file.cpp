@@ -5,6 +5,7 @@
 
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <sys/stat.h>
@@ -69,6 +70,40 @@ TEST_CASE("write_file then read_file round-trips a small file", "[file]") {
         CHECK(empty.empty());
     }());
     CHECK(slurp(path).empty());
+}
+
+TEST_CASE("a path holding a NUL byte is refused with invalid_argument, not cut at the NUL",
+          "[file]") {
+    temp_dir dir;
+    const std::string kept = dir / "kept";
+    { std::ofstream(kept) << "original"; }
+    const std::string with_nul = kept + std::string(1, '\0') + ".bak"; // "kept" as a C string
+    int refused = 0;
+    eddy::run([&]() -> eddy::task<> {
+        try {
+            co_await eddy::write_file(with_nul, "overwritten");
+        } catch (const std::invalid_argument& e) {
+            ++refused;
+            CHECK(std::string(e.what()).find("embedded null byte") != std::string::npos);
+        }
+        try {
+            (void)co_await eddy::read_file(with_nul);
+        } catch (const std::invalid_argument&) {
+            ++refused;
+        }
+        try {
+            (void)co_await eddy::stat(with_nul);
+        } catch (const std::invalid_argument&) {
+            ++refused;
+        }
+        try {
+            (void)co_await eddy::file::open(with_nul, "r");
+        } catch (const std::invalid_argument&) {
+            ++refused;
+        }
+    }());
+    CHECK(refused == 4);
+    CHECK(slurp(kept) == "original");
 }
 
 TEST_CASE("a 64 MiB file round-trips through write_file and read_file", "[file][big]") {

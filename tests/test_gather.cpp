@@ -104,6 +104,11 @@ TEST_CASE("gather(return_exceptions, ...) waits for all and gives each value or 
         CHECK_FALSE(b.has_value());
         CHECK_THROWS_WITH(b.value(), "bad");
         CHECK(c.has_value());
+        // Read through a const reference too, as a loop over the results would.
+        const auto& ca = a;
+        const auto& cb = b;
+        CHECK(ca.value() == 1);
+        CHECK_THROWS_WITH(cb.value(), "bad");
     }());
 }
 

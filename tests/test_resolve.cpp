@@ -49,6 +49,20 @@ TEST_CASE("localhost resolves to loopback addresses with the port", "[resolve]")
     }
 }
 
+TEST_CASE("a host holding a NUL byte is refused with invalid_argument, not cut at the NUL",
+          "[resolve]") {
+    bool refused = false;
+    eddy::run([&]() -> eddy::task<> {
+        try {
+            // As a C string "localhost", which would resolve.
+            (void)co_await eddy::resolve(std::string("localhost\0.example", 17), 80);
+        } catch (const std::invalid_argument&) {
+            refused = true;
+        }
+    }());
+    CHECK(refused);
+}
+
 TEST_CASE("resolving with socket type 0 lists each address once", "[resolve]") {
     std::vector<eddy::endpoint> found;
     eddy::resolve_options any_type;

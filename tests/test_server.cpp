@@ -228,6 +228,40 @@ TEST_CASE("a client that resets in the middle of a write does not hurt the serve
     CHECK(handler_errors == 1);
 }
 
+TEST_CASE("a client that sends and resets before its connection is handled still reaches the "
+          "handler, which reads what it sent",
+          "[server][net]") {
+    static std::string got;
+    got = "none";
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::run([]() -> eddy::task<> {
+            eddy::event served;
+            auto handler = [&served](eddy::stream_reader& r, eddy::stream_writer&) -> eddy::task<> {
+                try {
+                    got = co_await r.read(100);
+                } catch (const std::system_error& e) {
+                    got = e.what();
+                }
+                served.set();
+            };
+            eddy::server srv = co_await eddy::start_server(handler, "127.0.0.1", 0);
+            // A blocking client, all of it before the loop handles the accept: connect, send,
+            // then close with linger 0, a reset.
+            const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            REQUIRE(fd >= 0);
+            const eddy::endpoint to = eddy::endpoint::ip("127.0.0.1", srv.port());
+            REQUIRE(::connect(fd, to.data(), to.size()) == 0);
+            REQUIRE(::send(fd, "abc", 3, 0) == 3);
+            ::linger lg{1, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            ::close(fd);
+            co_await eddy::wait_for(served.wait(), std::chrono::seconds(10));
+        }());
+    });
+    CHECK(got == "abc");
+    CHECK(err.find("dropped a connection") == std::string::npos);
+}
+
 TEST_CASE("a client that sends 10 MB and never reads keeps server memory bounded",
           "[server][net]") {
     max_buffered = 0;

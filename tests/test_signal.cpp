@@ -8,7 +8,6 @@
 #include <string>
 #include <thread>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -218,37 +217,28 @@ TEST_CASE("a Ctrl-C in the main task's last step is run's keyboard_interrupt, no
 TEST_CASE("a Ctrl-C while run waits for the cleanup of pending tasks ends the process, even "
           "when a cleanup refuses to stop",
           "[signal]") {
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        // Reports through its exit status only. A swallowed Ctrl-C lets it finish: status 0.
+    // A swallowed Ctrl-C lets the child finish: status 0.
+    const int outcome = eddy_test::run_in_child([] {
         const default_sigint dfl;
-        try {
-            eddy::run([]() -> eddy::task<> {
-                auto stubborn = eddy::create_task([]() -> eddy::task<> {
-                    bool raised = false;
-                    for (int i = 0; i < 300; ++i) { // 3 s at most, then it gives up
-                        try {
-                            co_await eddy::sleep(10ms);
-                        } catch (const eddy::cancelled_error&) {
-                            if (!raised) {
-                                raised = true;
-                                ::raise(SIGINT); // main has returned: this is the shutdown
-                            }
+        eddy::run([]() -> eddy::task<> {
+            auto stubborn = eddy::create_task([]() -> eddy::task<> {
+                bool raised = false;
+                for (int i = 0; i < 300; ++i) { // 3 s at most, then it gives up
+                    try {
+                        co_await eddy::sleep(10ms);
+                    } catch (const eddy::cancelled_error&) {
+                        if (!raised) {
+                            raised = true;
+                            ::raise(SIGINT); // main has returned: this is the shutdown
                         }
                     }
-                });
-                co_await eddy::sleep(1ms); // let it start
+                }
             });
-        } catch (...) {
-            ::_exit(3);
-        }
-        ::_exit(0);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    CHECK(WIFSIGNALED(status));
-    CHECK((WIFSIGNALED(status) ? WTERMSIG(status) : -WEXITSTATUS(status)) == SIGINT);
+            co_await eddy::sleep(1ms); // let it start
+        });
+        return 0;
+    });
+    CHECK(outcome == -SIGINT);
 }
 
 TEST_CASE("a SIGINT handler of the user's replaces run's Ctrl-C cancellation", "[signal]") {
@@ -300,11 +290,9 @@ TEST_CASE("a handler may remove itself while it runs", "[signal]") {
 TEST_CASE("a signal sent to the process reaches the loop even when another thread of the program "
           "does not block it, instead of killing the process there",
           "[signal]") {
-    // Reports through its exit status only: a forked child, so that the default action of a
-    // stray SIGUSR2 ends the child, not the test run.
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
+    // A forked child, so that the default action of a stray SIGUSR2 ends the child, not the
+    // test run.
+    const int outcome = eddy_test::run_in_child([] {
         std::atomic<bool> stop{false};
         // Started before the loop: SIGUSR2 is not blocked in it, and the kernel delivers a
         // process-directed signal to a thread that does not block it.
@@ -333,19 +321,16 @@ TEST_CASE("a signal sent to the process reaches the loop even when another threa
         } catch (...) {
             stop = true;
             other.join();
-            ::_exit(3);
+            return 3;
         }
         stop = true;
         other.join();
         struct sigaction after {};
         ::sigaction(SIGUSR2, nullptr, &after);
         // The default disposition is back once the loop stopped routing the signal.
-        ::_exit(handled == 20 && after.sa_handler == SIG_DFL ? 0 : 4);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    CHECK_FALSE(WIFSIGNALED(status));
-    CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status)) == 0);
+        return handled == 20 && after.sa_handler == SIG_DFL ? 0 : 4;
+    });
+    CHECK(outcome == 0);
 }
 
 namespace {
@@ -380,10 +365,8 @@ TEST_CASE("routing a signal leaves a disposition the program installed itself in
 TEST_CASE("two loops routing one signal: when one stops, signals other threads receive still "
           "reach the other",
           "[signal]") {
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        // Reports through its exit status only (a stray SIGUSR2 would kill the child).
+    // A forked child: a stray SIGUSR2 kills it, not the test run.
+    const int outcome = eddy_test::run_in_child([] {
         std::atomic<int> stage{0};
         std::atomic<bool> got_a{false};
         std::thread a([&] {
@@ -411,10 +394,7 @@ TEST_CASE("two loops routing one signal: when one stops, signals other threads r
         a.join();
         struct sigaction after {};
         ::sigaction(SIGUSR2, nullptr, &after);
-        ::_exit(got_a && after.sa_handler == SIG_DFL ? 0 : 4);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    CHECK_FALSE(WIFSIGNALED(status));
-    CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status)) == 0);
+        return got_a && after.sa_handler == SIG_DFL ? 0 : 4;
+    });
+    CHECK(outcome == 0);
 }

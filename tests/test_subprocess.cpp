@@ -3,6 +3,7 @@
 #include "helpers.hpp"
 
 #include <csignal>
+#include <optional>
 #include <string>
 #include <sys/wait.h>
 #include <vector>
@@ -113,6 +114,38 @@ TEST_CASE("a program that does not exist is a system_error naming it", "[subproc
     }());
 }
 
+TEST_CASE("a program, argument, cwd or environment entry holding a NUL byte is refused with "
+          "invalid_argument",
+          "[subprocess]") {
+    const std::string nul(1, '\0');
+    int refused = 0;
+    eddy::run([&]() -> eddy::task<> {
+        // Named arguments, not braced temporaries inside co_await (the g++ 12 trap in the
+        // README's compiler notes).
+        const std::vector<std::string> none;
+        const std::vector<std::string> cut_arg{"a" + nul + "b"}; // would print "a"
+        const eddy::subprocess_options plain;
+        eddy::subprocess_options in_dir;
+        in_dir.cwd = "/tmp" + nul + "/nonexistent";
+        eddy::subprocess_options with_env;
+        with_env.env = std::vector<std::string>{"A=1" + nul + "B=2"};
+        const std::string echo_cut = "ec" + nul + "ho";
+        for (int i = 0; i < 4; ++i) {
+            std::string program = i == 0 ? echo_cut : (i == 1 ? "echo" : "true");
+            std::vector<std::string> args = i == 1 ? cut_arg : none;
+            eddy::subprocess_options options = i == 2 ? in_dir : (i == 3 ? with_env : plain);
+            try {
+                auto p = co_await eddy::create_subprocess_exec(std::move(program), std::move(args),
+                                                               std::move(options));
+                (void)co_await p.wait();
+            } catch (const std::invalid_argument&) {
+                ++refused;
+            }
+        }
+    }());
+    CHECK(refused == 4);
+}
+
 TEST_CASE("a cwd that does not exist is a system_error naming the directory", "[subprocess]") {
     eddy::run([]() -> eddy::task<> {
         std::string what;
@@ -202,6 +235,47 @@ TEST_CASE("a process dropped without waiting is killed and reaped, leaving no zo
         pid = p.pid();
     }());
     CHECK(reaped(pid));
+}
+
+TEST_CASE("a process can be move-assigned: the child it held is killed and reaped, the new one "
+          "is kept",
+          "[subprocess]") {
+    pid_t first = -1;
+    pid_t second = -1;
+    int code = -1;
+    eddy::run([&]() -> eddy::task<> {
+        std::optional<eddy::process> p;
+        p = co_await eddy::create_subprocess_exec("sleep", {"100"}); // asyncio's self.proc = ...
+        first = p->pid();
+        p = co_await eddy::create_subprocess_exec("sh", {"-c", "exit 7"});
+        second = p->pid();
+        CHECK(reaped(first)); // before run ends: the assignment ended it
+        code = co_await p->wait();
+    }());
+    CHECK(second != first);
+    CHECK(code == 7);
+}
+
+TEST_CASE("assigning to a process while a task is in its communicate() stops the program rather "
+          "than answer for the new child",
+          "[subprocess]") {
+    // A forked child: the expected end is std::terminate (SIGABRT), after eddy's message.
+    const int outcome = eddy_test::run_in_child([] {
+        eddy::run([]() -> eddy::task<> {
+            eddy::subprocess_options o;
+            o.stdin_ = eddy::stdio::pipe;
+            // The child outlives this aborted process: it must not hold ctest's output pipe.
+            o.stdout_ = eddy::stdio::devnull;
+            o.stderr_ = eddy::stdio::devnull;
+            auto p = co_await eddy::create_subprocess_exec("sleep", {"5"}, o);
+            auto talk = eddy::create_task(p.communicate(std::string(1 << 20, 'x')));
+            co_await eddy::sleep(10ms); // it is feeding stdin
+            p = co_await eddy::create_subprocess_exec("true");
+            (void)co_await talk; // not reached
+        }());
+        return 0;
+    });
+    CHECK(outcome == -SIGABRT);
 }
 
 TEST_CASE("a task cancelled while its child runs leaves no zombie at run's end", "[subprocess]") {

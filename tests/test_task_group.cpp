@@ -253,6 +253,34 @@ TEST_CASE("a group that is shutting down refuses new children", "[task_group]") 
     }());
 }
 
+TEST_CASE("a done-callback on the group's last child runs before the scope is left and finds "
+          "the group finished",
+          "[task_group]") {
+    std::vector<std::string> log;
+    eddy::run([&]() -> eddy::task<> {
+        auto body = [&](eddy::task_group& tg) -> eddy::task<> {
+            auto h = tg.create_task(after(1ms, 1));
+            // "On completion, start a follow-up in the group": asyncio runs the callback before
+            // the scope resumes, and TaskGroup.create_task raises "is finished" there.
+            h.add_done_callback([&log, &tg](const eddy::task_handle<int>&) {
+                log.emplace_back("callback");
+                try {
+                    tg.create_task(after(1ms, 3));
+                    log.emplace_back("spawned");
+                } catch (const eddy::invalid_state_error& e) {
+                    log.emplace_back(e.what());
+                }
+            });
+            co_return;
+        };
+        co_await eddy::with_task_group(body);
+        log.emplace_back("left");
+        co_await eddy::sleep(5ms);
+    }());
+    CHECK(log ==
+          std::vector<std::string>{"callback", "eddy::task_group: the group is finished", "left"});
+}
+
 TEST_CASE("cancelling the owner propagates even when a child swallows its own cancellation",
           "[task_group][cancel]") {
     eddy::run([]() -> eddy::task<> {

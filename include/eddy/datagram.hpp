@@ -73,10 +73,21 @@ class datagram_endpoint {
     /// The socket, for options and the span-based operations (recvfrom(span) allocates
     /// nothing).
     [[nodiscard]] eddy::socket& sock() noexcept { return sock_; }
-    /// The bound address (the kernel's choice for port 0 after the first send).
-    [[nodiscard]] endpoint local_address() const { return sock_.local_endpoint(); }
-    /// The connected peer, if the endpoint was made with a remote address.
-    [[nodiscard]] const std::optional<endpoint>& remote_address() const noexcept { return remote_; }
+    /// The bound address (the kernel's choice for port 0 after the first send), named as
+    /// socket::local_endpoint and the streams' local_endpoint(writer). Throws std::system_error
+    /// (getsockname's errno).
+    [[nodiscard]] endpoint local_endpoint() const { return sock_.local_endpoint(); }
+    /// The connected peer, if the endpoint was made with a remote address; nullopt otherwise.
+    [[nodiscard]] const std::optional<endpoint>& peer_endpoint() const noexcept { return remote_; }
+    /// Former name of local_endpoint().
+    [[deprecated("use local_endpoint()")]] [[nodiscard]] endpoint local_address() const {
+        return local_endpoint();
+    }
+    /// Former name of peer_endpoint().
+    [[deprecated("use peer_endpoint()")]] [[nodiscard]] const std::optional<endpoint>&
+    remote_address() const noexcept {
+        return peer_endpoint();
+    }
 
     /// Receives one datagram (cut to max_size). Allocates its buffer; use
     /// sock().recvfrom(span) to receive into memory of your own. Throws std::system_error,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "eddy/detail/blocking_workers.hpp"
+#include "eddy/detail/c_string.hpp"
 #include "eddy/io.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/task.hpp"
@@ -124,6 +125,7 @@ class [[nodiscard]] stat_awaiter : file_awaiter<void> {
     stat_awaiter(stat_awaiter&&) noexcept = default;
 
     [[nodiscard]] bool await_ready() {
+        reject_embedded_nul(lookup_, what_);
         // Pointers into this awaiter are taken now: it does not move once awaited.
         op_.buf = lookup_.data();
         op_.buf2 = &sx_;
@@ -305,7 +307,8 @@ class file {
     /// create), "x" (create, fails with EEXIST if it exists), each optionally with "+" (read and
     /// write) and "b" (ignored). Files are created with permissions 0666 & ~umask, always with
     /// O_CLOEXEC. Throws std::invalid_argument for a bad mode at once (before any await); the
-    /// await throws std::system_error naming the path (ENOENT, EACCES...), cancelled_error. An
+    /// await throws std::invalid_argument for a path holding a NUL byte, std::system_error
+    /// naming the path (ENOENT, EACCES...), cancelled_error. An
     /// open whose completion raced its cancellation still yields the file (nothing leaks) and
     /// the cancellation comes at the next suspension.
     [[nodiscard]] static task<file> open(std::string path, std::string_view mode = "r") {
@@ -314,6 +317,7 @@ class file {
     /// Opens `path` with raw open(2) `flags` (O_RDONLY, O_WRONLY | O_CREAT...) and `perms` for a
     /// created file; O_CLOEXEC is always added. Throws as the mode-string form.
     [[nodiscard]] static task<file> open(std::string path, int flags, ::mode_t perms = 0666) {
+        detail::reject_embedded_nul(path, "file::open");
         detail::io_op op;
         op.kind = detail::op_kind::openat;
         op.fd = AT_FDCWD;
@@ -463,14 +467,15 @@ class file {
 };
 
 /// The size, mode and modification time of `path` (statx, following symlinks). Throws
-/// std::system_error naming the path (ENOENT...), cancelled_error.
+/// std::system_error naming the path (ENOENT...), cancelled_error; std::invalid_argument for a
+/// path holding a NUL byte.
 [[nodiscard]] inline detail::stat_awaiter stat(std::string path) noexcept {
     return {AT_FDCWD, std::move(path), 0, nullptr, "stat"};
 }
 
 /// The whole content of `path` (aiofiles' `await f.read()`). Reads until end of file, so files
 /// whose size statx reports as 0 (/proc, /sys) come out whole. Throws std::system_error naming
-/// the path, cancelled_error.
+/// the path, cancelled_error; std::invalid_argument for a path holding a NUL byte.
 [[nodiscard]] inline task<std::string> read_file(std::string path) {
     file f = co_await file::open(std::move(path), O_RDONLY);
     const file_stat st = co_await f.stat();
@@ -494,8 +499,9 @@ class file {
 
 /// Replaces the content of `path` with `data` (creating it with permissions 0666 & ~umask),
 /// then closes it through the ring. `data` must stay valid until the await finishes (awaiting
-/// the call directly does that). Throws std::system_error naming the path, cancelled_error; a
-/// failure can leave the file partly written.
+/// the call directly does that). Throws std::system_error naming the path, cancelled_error,
+/// std::invalid_argument for a path holding a NUL byte; a failure can leave the file partly
+/// written.
 [[nodiscard]] inline task<void> write_file(std::string path, std::span<const std::byte> data) {
     file f = co_await file::open(std::move(path), O_WRONLY | O_CREAT | O_TRUNC);
     co_await f.write_all_at(data, 0);

@@ -47,6 +47,13 @@ template <class T> class outcome {
         }
         return std::get<0>(v_);
     }
+    /// As above, read-only (an outcome reached through a const reference).
+    [[nodiscard]] const T& value() const& {
+        if (!has_value()) {
+            std::rethrow_exception(std::get<1>(v_));
+        }
+        return std::get<0>(v_);
+    }
     /// The value, moved out; rethrows the exception when there is none.
     T&& value() && { return std::move(value()); }
     /// The exception, or null when there is a value.

@@ -2,6 +2,7 @@
 // (asyncio's loop.getaddrinfo).
 #pragma once
 
+#include "eddy/detail/c_string.hpp"
 #include "eddy/endpoint.hpp"
 #include "eddy/task.hpp"
 #include "eddy/to_thread.hpp"
@@ -148,9 +149,11 @@ inline std::vector<endpoint> resolve_numeric(const endpoint& e, std::string_view
 /// the errno with system_category() for EAI_SYSTEM, its message naming host and port
 /// (`eddy::resolve("nosuch.invalid", 80): Name or service not known`); eddy::cancelled_error if
 /// the task is cancelled meanwhile (a getaddrinfo already running finishes in the background
-/// and its result is dropped). Must run on a loop's thread; the task owns `host`.
+/// and its result is dropped); std::invalid_argument for a host holding a NUL byte. Must run on
+/// a loop's thread; the task owns `host`.
 [[nodiscard]] inline task<std::vector<endpoint>> resolve(std::string host, std::uint16_t port,
                                                          resolve_options options = {}) {
+    detail::reject_embedded_nul(host, "resolve: the host");
     if (const std::optional<endpoint> numeric = endpoint::parse(host, port)) {
         co_return detail::resolve_numeric(*numeric, host, port, options);
     }

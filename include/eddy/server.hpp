@@ -81,10 +81,12 @@ class server {
     }
 
     /// Stops listening and cancels every connection's handler (asyncio's close() followed by
-    /// close_clients()): each handler gets cancelled_error at its current await and its
-    /// connection is aborted (a connection accepted in the same instant is refused). A Unix
-    /// server's socket file is removed. Returns at once; wait_closed() waits for all of it.
-    /// Idempotent.
+    /// abort_clients(), and the handlers cancelled): each handler gets cancelled_error at its
+    /// current await and its connection is aborted (a connection accepted in the same instant
+    /// is refused). A connection whose handler has returned but whose last writes are still
+    /// being flushed is aborted too, so its peer sees the response cut short: to shut down
+    /// gracefully, let the handlers finish first. A Unix server's socket file is removed.
+    /// Returns at once; wait_closed() waits for all of it. Idempotent.
     void close() noexcept {
         if (core_ != nullptr) {
             core_->close();

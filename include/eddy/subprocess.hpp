@@ -3,6 +3,7 @@
 #pragma once
 
 #include "eddy/create_task.hpp"
+#include "eddy/detail/c_string.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/event.hpp"
 #include "eddy/gather.hpp"
@@ -147,32 +148,24 @@ struct fd_list {
 
 /// A running (or finished) child process (asyncio.subprocess.Process). Move-only. Destroying it
 /// before the child was reaped kills the child (SIGKILL) and reaps it synchronously, so no
-/// zombie is left behind; destroying it while a task is inside wait() is a bug (terminates).
+/// zombie is left behind; destroying it, or assigning to it, while a task is inside wait() or
+/// communicate() is a bug (terminates).
+/// A moved-from process holds no child: only assigning to it and destroying it are allowed.
 class process {
   public:
     process(process&&) noexcept = default;
-    process& operator=(process&&) = delete;
+    /// Takes `o`'s child; the child this one held is first ended as by the destructor (killed
+    /// and reaped unless it was waited for). `self.proc = await create_subprocess_exec(...)`.
+    process& operator=(process&& o) noexcept {
+        if (this != &o) {
+            end();
+            s_ = std::move(o.s_);
+        }
+        return *this;
+    }
     process(const process&) = delete;
     process& operator=(const process&) = delete;
-    ~process() {
-        if (!s_) {
-            return;
-        }
-        if (s_->waiters_ != 0) {
-            std::fprintf(stderr, "eddy: a process was destroyed while a task waited for it\n");
-            std::terminate();
-        }
-        if (!s_->returncode_) {
-            (void)detail::pidfd_send_signal(s_->pidfd_, SIGKILL);
-            siginfo_t info{};
-            while (::waitid(P_PIDFD, static_cast<id_t>(s_->pidfd_), &info, WEXITED) < 0 &&
-                   errno == EINTR) {
-            }
-        }
-        if (s_->pidfd_ >= 0) {
-            ::close(s_->pidfd_);
-        }
-    }
+    ~process() { end(); }
 
     /// The child's process id.
     [[nodiscard]] pid_t pid() const noexcept { return s_->pid_; }
@@ -248,6 +241,14 @@ class process {
         if (!input.empty() && !s->in_) {
             throw invalid_state_error("eddy::process::communicate: stdin is not a pipe");
         }
+        // Counted as a waiter from the start, not only at its final wait(): its readers read
+        // this process's streams, and that wait must be for this child, so the process must
+        // not be destroyed or assigned to meanwhile (that terminates, as for wait()).
+        ++s->waiters_;
+        struct leave {
+            detail::process_state* s;
+            ~leave() { --s->waiters_; }
+        } guard{s};
         auto feed = [](detail::process_state* st, std::string data) -> task<> {
             if (!st->in_) {
                 co_return;
@@ -298,6 +299,27 @@ class process {
     }
 
   private:
+    // The destructor's work: the child killed and reaped unless it was waited for.
+    void end() noexcept {
+        if (!s_) {
+            return;
+        }
+        if (s_->waiters_ != 0) {
+            std::fprintf(stderr, "eddy: a process was destroyed or assigned to while a task "
+                                 "was in its wait() or communicate()\n");
+            std::terminate();
+        }
+        if (!s_->returncode_) {
+            (void)detail::pidfd_send_signal(s_->pidfd_, SIGKILL);
+            siginfo_t info{};
+            while (::waitid(P_PIDFD, static_cast<id_t>(s_->pidfd_), &info, WEXITED) < 0 &&
+                   errno == EINTR) {
+            }
+        }
+        if (s_->pidfd_ >= 0) {
+            ::close(s_->pidfd_);
+        }
+    }
     friend task<process> create_subprocess_exec(std::string program, arguments args,
                                                 subprocess_options options);
     explicit process(std::unique_ptr<detail::process_state> s) noexcept : s_(std::move(s)) {}
@@ -362,12 +384,25 @@ class process {
 /// close-on-exec). Spawning (vfork + exec) runs on the loop thread. Throws std::system_error
 /// naming the program (ENOENT when it does not exist, EACCES...), and naming options.cwd too
 /// when that directory is missing or not searchable; std::invalid_argument for stdio::stdout_
-/// anywhere but stderr.
+/// anywhere but stderr, and for a program, argument, cwd or environment entry holding a NUL
+/// byte (as a C string it would be cut there).
 [[nodiscard]] inline task<process> create_subprocess_exec(std::string program, arguments args = {},
                                                           subprocess_options options = {}) {
     if (options.stdin_ == stdio::stdout_ || options.stdout_ == stdio::stdout_) {
         throw std::invalid_argument("eddy::create_subprocess_exec: stdio::stdout_ is only for "
                                     "stderr");
+    }
+    detail::reject_embedded_nul(program, "create_subprocess_exec: the program");
+    for (const std::string& a : args.list()) {
+        detail::reject_embedded_nul(a, "create_subprocess_exec: an argument");
+    }
+    if (options.cwd) {
+        detail::reject_embedded_nul(*options.cwd, "create_subprocess_exec: cwd");
+    }
+    if (options.env) {
+        for (const std::string& e : *options.env) {
+            detail::reject_embedded_nul(e, "create_subprocess_exec: an environment entry");
+        }
     }
     auto state = std::make_unique<detail::process_state>();
     detail::fd_list child_ends; // closed in the parent once the child has them

@@ -71,14 +71,18 @@ class task_group {
     /// handle. The child is cancelled if another child fails or the group's scope is
     /// cancelled. `opts` as for eddy::create_task: an eager child that fails before it first
     /// suspends aborts the group before this returns. Throws eddy::invalid_state_error once
-    /// the group is shutting down (a child failed) or finished; `t` is then destroyed without
+    /// the group is shutting down (a child failed) or finished (its body has ended and no
+    /// child is left, even before the scope has resumed); `t` is then destroyed without
     /// running.
     template <class T>
     task_handle<T> create_task(task<T> t, task_options opts = {},
                                code_location where = code_location::current()) {
-        if (closed_ || aborting_) {
-            throw invalid_state_error(closed_ ? "eddy::task_group: the group is finished"
-                                              : "eddy::task_group: the group is shutting down");
+        // Finished once the body has ended and no child is left (asyncio: "exiting and no
+        // tasks"), even before the scope resumes: a done-callback of the last child runs then.
+        const bool finished = closed_ || (body_ended_ && pending_ == 0);
+        if (finished || aborting_) {
+            throw invalid_state_error(finished ? "eddy::task_group: the group is finished"
+                                               : "eddy::task_group: the group is shutting down");
         }
         auto* child = new detail::group_child; // before the task: no untracked child on bad_alloc
         task_handle<T> h;
@@ -146,7 +150,7 @@ class task_group {
     }
 
     /// Children not finished yet.
-    [[nodiscard]] std::size_t size() const noexcept { return pending_ - reacting_; }
+    [[nodiscard]] std::size_t size() const noexcept { return pending_ - ending_; }
 
   private:
     friend struct detail::group_access;
@@ -171,30 +175,36 @@ class task_group {
     }
 
     // A child's end. A failure is recorded at once (the child's state may go with its last
-    // reference); with `defer`, what it sets off (cancelling the siblings and the body) waits
-    // for a step of its own, queued behind the work already ready, as asyncio's _on_task_done
-    // is a done-callback run with call_soon: a sibling scheduled before the failure still runs
-    // its first step, and a sibling failing in that step is reported too. The child stays
-    // counted in pending_ until then, so the group outlives the step.
+    // reference); with `defer`, the rest (cancelling the siblings and the body after a failure,
+    // waking the scope after the last child) waits for a step of its own, queued behind the
+    // work already ready, as asyncio's _on_task_done is a done-callback run with call_soon:
+    // - a sibling scheduled before a failure still runs its first step, and a sibling failing
+    //   in that step is reported too;
+    // - done-callbacks the program added to the child run before the scope resumes (and
+    //   destroys the group), and see the group finished.
+    // The child stays counted in pending_ until then, so the group outlives the step.
     static void child_done(detail::group_child* c, bool defer) noexcept {
         task_group* g = c->group_;
         detail::task_base* t = c->task_;
         c->link_.unlink();
         delete c;
-        if (t->failed() && !t->cancelled()) {
+        const bool failed = t->failed() && !t->cancelled();
+        if (failed) {
             try {
                 g->errors_.push_back(t->stored_exception());
             } catch (...) {
                 std::terminate(); // out of memory recording a failure: it must not vanish
             }
-            if (defer && !g->aborting_ && !g->parent_cancel_requested_) {
-                try {
-                    get_running_loop().post_step(&failure_step, g, nullptr);
-                    ++g->reacting_;
-                    return;
-                } catch (...) { // NOLINT(bugprone-empty-catch): no room to queue, react now
-                }
+        }
+        if (defer) {
+            try {
+                get_running_loop().post_step(failed ? &failure_step : &end_step, g, nullptr);
+                ++g->ending_;
+                return;
+            } catch (...) { // NOLINT(bugprone-empty-catch): no room to queue, end it now
             }
+        }
+        if (failed) {
             react_to_failure(g);
         }
         end_child(g);
@@ -202,8 +212,13 @@ class task_group {
 
     static void failure_step(void* arg) noexcept {
         auto* g = static_cast<task_group*>(arg);
-        --g->reacting_;
+        --g->ending_;
         react_to_failure(g);
+        end_child(g);
+    }
+    static void end_step(void* arg) noexcept {
+        auto* g = static_cast<task_group*>(arg);
+        --g->ending_;
         end_child(g);
     }
 
@@ -234,10 +249,11 @@ class task_group {
     detail::suspension* joiner_ = nullptr;
     std::exception_ptr cancellation_; // the cancelled_error that left the body, if any
     std::exception_ptr body_error_;
-    std::size_t pending_ = 0;  // children not finished, or whose failure_step has not run
-    std::size_t reacting_ = 0; // failed children whose failure_step has not run
+    std::size_t pending_ = 0; // children not finished, or whose end step has not run
+    std::size_t ending_ = 0;  // finished children whose end step has not run
     bool aborting_ = false;
     bool closed_ = false;
+    bool body_ended_ = false;
     bool parent_cancel_requested_ = false;
     bool cancel_seen_ = false;
 };
@@ -276,6 +292,7 @@ struct group_access {
     }
     /// The body ended (`cancelled`: with cancelled_error `e`; else a failure `e`, or none).
     static void body_ended(task_group& g, bool cancelled, std::exception_ptr e) noexcept {
+        g.body_ended_ = true;
         if (cancelled) {
             g.cancel_seen_ = true;
             g.cancellation_ = std::move(e);
@@ -365,8 +382,8 @@ requires std::invocable<F&, task_group&> &&
         error = std::current_exception();
     }
     detail::group_access::body_ended(group, cancelled, std::move(error));
-    // A loop, not one await: a task holding the group may add a child in the turn between the
-    // last child finishing and this frame resuming (asyncio's __aexit__ loops the same way).
+    // A loop, as asyncio's __aexit__ has, though one await is enough today: a child can only be
+    // added while one is left (create_task refuses once the body has ended and none is).
     while (!detail::group_access::ready(group)) {
         co_await detail::group_join{group};
     }

@@ -267,11 +267,19 @@ inline task<> serve_connection(core_ref core, stream_reader reader, stream_write
 inline void server_core::spawn(int fd) noexcept {
     socket s(fd);
     try {
-        endpoint peer = s.peer_endpoint();
-        if (options_.nodelay && peer.is_ip()) {
+        std::optional<endpoint> peer;
+        try {
+            peer = s.peer_endpoint();
+        } catch (const std::system_error&) {
+            // ENOTCONN: the client reset the connection after the kernel accepted it. What it
+            // sent before is still there to read, so the handler runs (asyncio takes the
+            // address from accept and runs it too), with no peer name; its reads report the
+            // reset.
+        }
+        if (peer && options_.nodelay && peer->is_ip()) {
             s.set_nodelay(true);
         }
-        std::string name = peer.to_string();
+        std::string name = peer ? peer->to_string() : std::string();
         connection c = make_connection(std::move(s), options_.limit, name);
         auto* child = new server_child;
         task_handle<void> h;
