@@ -163,6 +163,36 @@ TEST_CASE("a wait awaitable awaited twice gives the same partition", "[wait]") {
     }());
 }
 
+TEST_CASE("a task listed twice counts once in wait, as in asyncio's set of tasks", "[wait]") {
+    eddy::run([]() -> eddy::task<> {
+        auto hs = spawn({2, 60000});
+        std::vector<eddy::task_handle<int>> listed{hs[0], hs[1], hs[0], hs[1]};
+        auto r = co_await eddy::wait(listed, eddy::return_when::first_completed);
+        REQUIRE(r.done.size() == 1); // not twice
+        CHECK(r.done[0].result() == 0);
+        REQUIRE(r.pending.size() == 1);
+        CHECK(r.pending[0].state() == hs[1].state());
+        hs[1].cancel();
+        auto all = co_await eddy::wait(listed);
+        CHECK(all.done.size() == 2);
+        CHECK(all.pending.empty());
+    }());
+}
+
+TEST_CASE("a task listed twice is yielded once by as_completed", "[wait]") {
+    eddy::run([]() -> eddy::task<> {
+        auto hs = spawn({2, 1});
+        std::vector<eddy::task_handle<int>> listed{hs[0], hs[1], hs[0]};
+        auto finished = eddy::as_completed(listed);
+        std::vector<int> got;
+        while (!finished.empty()) {
+            auto h = co_await finished.next();
+            got.push_back(h.result());
+        }
+        CHECK(got == std::vector<int>{1, 0});
+    }());
+}
+
 TEST_CASE("wait and as_completed accept futures", "[wait]") {
     eddy::run([]() -> eddy::task<> {
         std::vector<eddy::future<int>> fs(2);

@@ -10,15 +10,18 @@
 #include "eddy/loop.hpp"
 #include "eddy/sleep.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <ranges>
 #include <span>
 #include <stdexcept>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -249,7 +252,25 @@ template <class H> class [[nodiscard]] wait_awaitable {
     wait_states wait_;
 };
 
-/// handles_of (gather.hpp), refusing an empty range or an empty handle.
+/// Drops the handles of a task or future listed earlier in `hs`, keeping the others' order.
+/// asyncio.wait and as_completed take a set of tasks; listed twice, a task would count twice
+/// toward all_completed and be yielded twice by as_completed.
+template <class H> void drop_repeated(std::vector<H>& hs) {
+    std::vector<const future_base*> states;
+    states.reserve(hs.size());
+    for (const H& h : hs) {
+        states.push_back(h.state());
+    }
+    std::ranges::sort(states, std::less<>{});
+    if (std::ranges::adjacent_find(states) == states.end()) {
+        return; // the usual case: no repeat, and no set built
+    }
+    std::unordered_set<const future_base*> seen;
+    std::erase_if(hs, [&seen](const H& h) { return !seen.insert(h.state()).second; });
+}
+
+/// handles_of (gather.hpp), refusing an empty range or an empty handle, each task or future
+/// once (in the order it was first listed).
 template <class R> auto collect_handles(R&& range) {
     auto hs = handles_of(std::forward<R>(range));
     if (hs.empty()) {
@@ -260,6 +281,7 @@ template <class R> auto collect_handles(R&& range) {
             throw std::invalid_argument("eddy: waiting on an empty handle");
         }
     }
+    drop_repeated(hs);
     return hs;
 }
 
@@ -274,9 +296,10 @@ std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
 
 /// Waits on task handles or futures (asyncio.wait) until `when` holds, and yields which
 /// finished and which did not. Cancels nothing and throws nothing the tasks threw: look at
-/// the done ones (await them, or result()). An lvalue range is shared, an rvalue range moved.
-/// Throws std::invalid_argument for an empty range or an empty handle, cancelled_error if the
-/// awaiting task is cancelled (the waited-on tasks go on).
+/// the done ones (await them, or result()). An lvalue range is shared, an rvalue range moved; a
+/// task listed twice counts once (asyncio takes a set). Throws std::invalid_argument for an
+/// empty range or an empty handle, cancelled_error if the awaiting task is cancelled (the
+/// waited-on tasks go on).
 template <std::ranges::input_range R>
 requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
 [[nodiscard]] auto wait(R&& handles, return_when when = return_when::all_completed) {
@@ -451,8 +474,8 @@ template <class H> class as_completed_set {
 
 /// Yields the task handles (or futures) of `handles` in the order they finish
 /// (asyncio.as_completed); see as_completed_set. Those already finished come first, in the
-/// range's order. An lvalue range is shared, an rvalue range moved. Throws
-/// std::invalid_argument for an empty range or an empty handle.
+/// range's order; a task listed twice is yielded once. An lvalue range is shared, an rvalue
+/// range moved. Throws std::invalid_argument for an empty range or an empty handle.
 template <std::ranges::input_range R>
 requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
 [[nodiscard]] auto as_completed(R&& handles) {
