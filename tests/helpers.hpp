@@ -15,6 +15,7 @@
 #include <exception>
 #include <fcntl.h>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <pthread.h>
 #include <random>
@@ -25,6 +26,7 @@
 #include <system_error>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 namespace eddy_test {
 
@@ -177,6 +179,16 @@ struct pipe_pair {
 inline eddy::task<int> after(std::chrono::milliseconds d, int v) {
     co_await eddy::sleep(d);
     co_return v;
+}
+
+/// Tasks created at once, the i-th sleeping `delays_ms[i]` milliseconds and then returning i.
+inline std::vector<eddy::task_handle<int>> spawn_after(std::initializer_list<int> delays_ms) {
+    std::vector<eddy::task_handle<int>> hs;
+    int v = 0;
+    for (int d : delays_ms) {
+        hs.push_back(eddy::create_task(after(std::chrono::milliseconds(d), v++)));
+    }
+    return hs;
 }
 
 /// Awaits `h` (a task handle, by reference) and says whether it ended with cancelled_error;

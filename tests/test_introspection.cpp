@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -329,4 +330,30 @@ TEST_CASE("a task_ref equals, and hashes like, a handle to the same task", "[int
         co_await h;
         co_await other;
     }());
+}
+
+TEST_CASE("a task_ref reads its task's exception, which then counts as retrieved",
+          "[introspection]") {
+    const std::string err = eddy_test::capture_stderr([] {
+        eddy::run([]() -> eddy::task<> {
+            eddy::task_ref ok(eddy::create_task([]() -> eddy::task<int> { co_return 1; }));
+            eddy::task_ref failed(eddy::create_task([]() -> eddy::task<std::string> {
+                co_await eddy::sleep(1ms);
+                throw std::runtime_error("lost");
+            }));
+            eddy::task_ref cancelled(eddy::create_task(eddy::sleep(60s)));
+            CHECK_THROWS_AS(failed.exception(), eddy::invalid_state_error); // not finished
+            CHECK_THROWS_AS(eddy::task_ref().exception(), eddy::invalid_state_error);
+            cancelled.cancel();
+            while (!failed.done() || !ok.done() || !cancelled.done()) {
+                co_await eddy::sleep(1ms);
+            }
+            CHECK(ok.exception() == nullptr);
+            const std::exception_ptr e = failed.exception();
+            REQUIRE(e != nullptr);
+            CHECK_THROWS_WITH(std::rethrow_exception(e), "lost");
+            CHECK_THROWS_AS(cancelled.exception(), eddy::cancelled_error);
+        }());
+    });
+    CHECK(err.find("never retrieved") == std::string::npos);
 }

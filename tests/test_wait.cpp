@@ -1,30 +1,24 @@
-// wait and as_completed: waiting on several tasks without gathering or cancelling them.
+// wait: waiting on several tasks without gathering or cancelling them.
 #include "helpers.hpp"
 
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 using namespace std::chrono_literals;
 using eddy_test::after;
+using eddy_test::spawn_after;
 
 namespace {
 eddy::task<int> fail_after(std::chrono::milliseconds d) {
     co_await eddy::sleep(d);
     throw std::runtime_error("failed");
 }
-std::vector<eddy::task_handle<int>> spawn(std::initializer_list<int> delays_ms) {
-    std::vector<eddy::task_handle<int>> hs;
-    int v = 0;
-    for (int d : delays_ms) {
-        hs.push_back(eddy::create_task(after(std::chrono::milliseconds(d), v++)));
-    }
-    return hs;
-}
 } // namespace
 
 TEST_CASE("wait with all_completed returns when every task has finished", "[wait]") {
     eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({3, 1, 2});
+        auto hs = spawn_after({3, 1, 2});
         auto r = co_await eddy::wait(hs);
         CHECK(r.done.size() == 3);
         CHECK(r.pending.empty());
@@ -37,7 +31,7 @@ TEST_CASE("wait with all_completed returns when every task has finished", "[wait
 TEST_CASE("wait with first_completed returns at the first finish and cancels nothing", "[wait]") {
     eddy::run([]() -> eddy::task<> {
         // Minutes, not milliseconds: a stalled test machine must not let them finish too.
-        auto hs = spawn({60000, 1, 60000});
+        auto hs = spawn_after({60000, 1, 60000});
         auto r = co_await eddy::wait(hs, eddy::return_when::first_completed);
         REQUIRE(r.done.size() == 1);
         CHECK(r.done[0].result() == 1);
@@ -60,7 +54,7 @@ TEST_CASE("wait with first_exception returns at the first failure, else when all
         CHECK_THROWS_AS(r.done[0].result(), std::runtime_error);
         CHECK(r.pending.size() == 1);
 
-        auto ok = spawn({2, 1});
+        auto ok = spawn_after({2, 1});
         auto all = co_await eddy::wait(ok, eddy::return_when::first_exception);
         CHECK(all.done.size() == 2);
         CHECK_FALSE(hs[0].done());
@@ -71,7 +65,7 @@ TEST_CASE("wait with first_exception returns at the first failure, else when all
 TEST_CASE("wait with a timeout returns the unfinished tasks as pending, without an error",
           "[wait]") {
     eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({1, 10000});
+        auto hs = spawn_after({1, 10000});
         const auto start = eddy::clock::now();
         auto r = co_await eddy::wait(hs, 20ms);
         CHECK(eddy_test::ms_since(start) < 5000.0);
@@ -86,7 +80,7 @@ TEST_CASE("cancelling a task inside wait stops the wait, not the waited-on tasks
           "[wait][cancel]") {
     eddy::run([]() -> eddy::task<> {
         // Minutes, not milliseconds: a stalled test machine must not let them finish first.
-        auto hs = spawn({60000, 60000});
+        auto hs = spawn_after({60000, 60000});
         auto waiter = eddy::create_task([&]() -> eddy::task<> { (void)co_await eddy::wait(hs); });
         co_await eddy::sleep(1ms);
         waiter.cancel();
@@ -107,54 +101,9 @@ TEST_CASE("waiting on nothing is an invalid_argument", "[wait]") {
     }());
 }
 
-TEST_CASE("as_completed yields handles in the order their tasks finish", "[wait]") {
-    eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({30, 10, 20});
-        std::vector<int> order;
-        auto finished = eddy::as_completed(hs);
-        CHECK(finished.size() == 3);
-        while (!finished.empty()) {
-            auto h = co_await finished.next();
-            order.push_back(co_await h);
-        }
-        CHECK(order == std::vector<int>{1, 2, 0});
-        CHECK_THROWS_AS(co_await finished.next(), eddy::invalid_state_error);
-    }());
-}
-
-TEST_CASE("as_completed yields already finished tasks first, in the range's order", "[wait]") {
-    eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({0, 0, 5});
-        co_await hs[1];
-        co_await hs[0];
-        std::vector<int> order;
-        auto finished = eddy::as_completed(std::move(hs));
-        while (!finished.empty()) {
-            order.push_back((co_await finished.next()).result());
-        }
-        CHECK(order == std::vector<int>{0, 1, 2});
-    }());
-}
-
-TEST_CASE("as_completed with a timeout yields what finished in time, then timeout_error",
-          "[wait]") {
-    eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({1, 10000});
-        auto finished = eddy::as_completed(hs, 20ms);
-        // Not inside CHECK(): g++ 12 evaluates a co_await in the never-taken `&&` operand of
-        // the do-while condition that Catch2's CHECK expands to, consuming a second item.
-        auto first = co_await finished.next();
-        CHECK(first.result() == 0);
-        CHECK_THROWS_AS(co_await finished.next(), eddy::timeout_error);
-        CHECK(finished.empty());
-        CHECK_FALSE(hs[1].done()); // not cancelled: it goes on
-        hs[1].cancel();
-    }());
-}
-
 TEST_CASE("a wait awaitable awaited twice gives the same partition", "[wait]") {
     eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({1, 2});
+        auto hs = spawn_after({1, 2});
         auto w = eddy::wait(hs);
         auto first = co_await w;
         auto second = co_await w;
@@ -165,7 +114,7 @@ TEST_CASE("a wait awaitable awaited twice gives the same partition", "[wait]") {
 
 TEST_CASE("a task listed twice counts once in wait, as in asyncio's set of tasks", "[wait]") {
     eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({2, 60000});
+        auto hs = spawn_after({2, 60000});
         std::vector<eddy::task_handle<int>> listed{hs[0], hs[1], hs[0], hs[1]};
         auto r = co_await eddy::wait(listed, eddy::return_when::first_completed);
         REQUIRE(r.done.size() == 1); // not twice
@@ -176,20 +125,6 @@ TEST_CASE("a task listed twice counts once in wait, as in asyncio's set of tasks
         auto all = co_await eddy::wait(listed);
         CHECK(all.done.size() == 2);
         CHECK(all.pending.empty());
-    }());
-}
-
-TEST_CASE("a task listed twice is yielded once by as_completed", "[wait]") {
-    eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({2, 1});
-        std::vector<eddy::task_handle<int>> listed{hs[0], hs[1], hs[0]};
-        auto finished = eddy::as_completed(listed);
-        std::vector<int> got;
-        while (!finished.empty()) {
-            auto h = co_await finished.next();
-            got.push_back(h.result());
-        }
-        CHECK(got == std::vector<int>{1, 0});
     }());
 }
 
@@ -211,29 +146,33 @@ TEST_CASE("wait and as_completed accept futures", "[wait]") {
     }());
 }
 
-TEST_CASE("a task waiting on next() of an as_completed set that another task destroyed gets "
-          "invalid_state_error",
+TEST_CASE("wait takes task_refs of any result type, as asyncio's wait(all_tasks() - "
+          "{current_task()})",
           "[wait]") {
     eddy::run([]() -> eddy::task<> {
-        auto hs = spawn({10000});
-        eddy::task_handle<void> consumer;
-        bool got_error = false;
-        {
-            auto owner = eddy::create_task([&]() -> eddy::task<> {
-                auto finished = eddy::as_completed(hs);
-                consumer = eddy::create_task([&]() -> eddy::task<> {
-                    try {
-                        (void)co_await finished.next();
-                    } catch (const eddy::invalid_state_error&) {
-                        got_error = true;
-                    }
-                });
-                co_await eddy::sleep(2ms); // the consumer starts waiting; then the set dies
-            });
-            co_await owner;
+        auto ints = spawn_after({1, 60000});
+        auto failing = eddy::create_task(fail_after(2ms));
+        auto text = eddy::create_task([]() -> eddy::task<std::string> { co_return "x"; });
+        std::vector<eddy::task_ref> others;
+        for (eddy::task_ref& t : eddy::all_tasks()) {
+            if (t != eddy::current_task()) {
+                others.push_back(t);
+            }
         }
-        co_await consumer;
-        CHECK(got_error);
-        hs[0].cancel();
+        REQUIRE(others.size() == 4);
+        auto first = co_await eddy::wait(others, eddy::return_when::first_exception);
+        REQUIRE(first.pending.size() == 1);
+        CHECK(first.pending[0] == ints[1]);
+        REQUIRE(first.done.size() == 3);
+        int failures = 0;
+        for (const eddy::task_ref& t : first.done) {
+            failures += t.exception() != nullptr ? 1 : 0;
+        }
+        CHECK(failures == 1);
+        ints[1].cancel();
+        auto all = co_await eddy::wait(std::move(others));
+        CHECK(all.done.size() == 4);
+        CHECK(all.pending.empty());
+        CHECK(text.result() == "x");
     }());
 }

@@ -1,6 +1,7 @@
 // eddy — asyncio's model for C++20 on io_uring. The umbrella header: include this.
 #pragma once
 
+#include "eddy/as_completed.hpp"
 #include "eddy/async_generator.hpp"
 #include "eddy/barrier.hpp"
 #include "eddy/callbacks.hpp"
@@ -66,6 +67,8 @@ static_assert(std::is_same_v<await_result_t<decltype(shield(std::declval<task<in
 static_assert(awaitable<decltype(wait(std::declval<std::vector<task_handle<int>>>()))>);
 static_assert(
     awaitable<decltype(as_completed(std::declval<std::vector<task_handle<int>>>()).next())>);
+static_assert(awaitable<decltype(wait(std::declval<std::vector<task_ref>>()))>);
+static_assert(awaitable<decltype(as_completed(std::declval<std::vector<task_ref>&>()).next())>);
 static_assert(awaitable<detail::group_join>);
 static_assert(awaitable<detail::wait_states>);
 static_assert(awaitable<decltype(std::declval<event&>().wait())>);

@@ -6,11 +6,13 @@
 #include "eddy/detail/debug.hpp"
 #include "eddy/detail/done_callback.hpp"
 #include "eddy/detail/task_base.hpp"
+#include "eddy/errors.hpp"
 #include "eddy/loop.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <string>
 #include <type_traits>
@@ -70,6 +72,16 @@ class task_ref {
     int uncancel() noexcept { return p_->uncancel(); }
     /// Where create_task was called, known in debug mode only.
     [[nodiscard]] code_location created_at() const noexcept { return p_->created_at(); }
+    /// The task's exception, null if it returned a value (asyncio's Task.exception()): the
+    /// failure counts as retrieved, so it is not reported when the task is destroyed. Throws
+    /// eddy::invalid_state_error if the task has not finished or the task_ref is empty,
+    /// eddy::cancelled_error if it was cancelled.
+    [[nodiscard]] std::exception_ptr exception() const {
+        if (p_ == nullptr) {
+            throw invalid_state_error("eddy::task_ref: exception() on an empty task_ref");
+        }
+        return p_->exception();
+    }
     /// Calls `fn(r)`, `r` a task_ref to this task, through call_soon once the task is done;
     /// the same contract as task_handle::add_done_callback (`fn` takes a task_ref). For a set
     /// of tasks of mixed result types, as asyncio's `background_tasks` idiom keeps. Throws
@@ -89,6 +101,8 @@ class task_ref {
 
     /// The task (eddy internal).
     [[nodiscard]] detail::task_base* get() const noexcept { return p_; }
+    /// The task's shared state, null when empty (what eddy::wait and as_completed wait on).
+    [[nodiscard]] detail::task_base* state() const noexcept { return p_; }
 
   private:
     detail::task_base* p_ = nullptr;
