@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/create_task.hpp"
+#include "eddy/detail/as_handle.hpp"
 #include "eddy/future.hpp"
 #include "eddy/loop.hpp"
 
@@ -258,44 +259,6 @@ struct gather_core : suspension {
     }
 };
 
-template <class A> struct as_handle;
-template <class T> struct as_handle<task<T>> {
-    using type = task_handle<T>;
-    using value = T;
-    static task_handle<T> make(task<T>&& t) {
-        return create_task(std::move(t), task_options{}, code_location());
-    }
-};
-template <class T> struct as_handle<task_handle<T>> {
-    using type = task_handle<T>;
-    using value = T;
-    static task_handle<T> make(task_handle<T> h) { // lvalues are copied
-        if (!h.valid()) {
-            throw invalid_state_error("eddy: an empty task_handle given to gather or when_any");
-        }
-        return h;
-    }
-};
-template <class T> struct as_handle<future<T>> {
-    using type = future<T>;
-    using value = T;
-    static future<T> make(future<T> f) {
-        (void)f.state(); // throws invalid_state_error on an empty (moved-from) future
-        return f;
-    }
-};
-
-/// Any other awaitable, taken by rvalue only (an lvalue awaiter is not moved from silently).
-template <plain_awaitable A> struct as_handle<A> {
-    using value = await_result_t<A>;
-    using type = task_handle<value>;
-    static type make(A&& a) {
-        return create_task(await_in_task<A>(std::move(a)), task_options{}, code_location());
-    }
-};
-
-template <class A> using handle_of = typename as_handle<std::remove_cvref_t<A>>::type;
-
 /// Takes the value out of a child's state: moved when gather holds the only reference.
 template <class T, class H> gathered_t<T> take_value(H& h) {
     if constexpr (std::is_void_v<T>) {
@@ -433,31 +396,6 @@ template <bool Settle, class H> class [[nodiscard]] gather_range {
     std::vector<gather_child> children_;
     gather_core core_;
 };
-
-template <class A>
-concept gatherable = requires(A&& a) {
-    typename as_handle<std::remove_cvref_t<A>>::type;
-    as_handle<std::remove_cvref_t<A>>::make(std::forward<A>(a));
-};
-
-/// The handles for a range of gatherable awaitables: task<T>s are scheduled (moved from an
-/// rvalue range; an lvalue range of tasks does not compile), handles and futures are shared
-/// from an lvalue range and moved from an rvalue one.
-template <class R> auto handles_of(R&& range) {
-    using A = std::ranges::range_value_t<R>;
-    std::vector<handle_of<A>> hs;
-    if constexpr (std::ranges::sized_range<R>) {
-        hs.reserve(std::ranges::size(range));
-    }
-    for (auto&& a : range) {
-        if constexpr (std::is_lvalue_reference_v<R>) {
-            hs.push_back(as_handle<A>::make(a));
-        } else {
-            hs.push_back(as_handle<A>::make(std::move(a)));
-        }
-    }
-    return hs;
-}
 
 } // namespace detail
 

@@ -2,11 +2,11 @@
 #pragma once
 
 #include "eddy/create_task.hpp"
+#include "eddy/detail/as_handle.hpp"
 #include "eddy/detail/future_base.hpp"
 #include "eddy/detail/timer_heap.hpp"
 #include "eddy/errors.hpp"
 #include "eddy/future.hpp"
-#include "eddy/gather.hpp"
 #include "eddy/introspection.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/sleep.hpp"
@@ -272,8 +272,8 @@ template <class H> void drop_repeated(std::vector<H>& hs) {
     std::erase_if(hs, [&seen](const H& h) { return !seen.insert(h.state()).second; });
 }
 
-/// handles_of (gather.hpp), or the task_refs as they are (shared from an lvalue range, moved
-/// from an rvalue one), refusing an empty range or an empty handle, each task or future once
+/// handles_of (detail/as_handle.hpp), or the task_refs as they are (shared from an lvalue range,
+/// moved from an rvalue one), refusing an empty range or an empty handle, each task or future once
 /// (in the order it was first listed).
 template <class R> auto collect_handles(R&& range) {
     auto hs = [&] {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "eddy/create_task.hpp"
+#include "eddy/detail/as_handle.hpp"
 #include "eddy/gather.hpp"
 #include "eddy/loop.hpp"
 #include "eddy/task.hpp"
