@@ -97,7 +97,7 @@ TEST_CASE("as_completed takes task_refs of tasks of different result types", "[a
     eddy::run([]() -> eddy::task<> {
         auto slow = eddy::create_task(eddy_test::after(20ms, 1));
         auto quick = eddy::create_task(eddy::sleep(2ms));
-        const std::vector<eddy::task_ref> refs{slow, quick, slow};
+        std::vector<eddy::task_ref> refs{slow, quick, slow};
         auto finished = eddy::as_completed(refs);
         CHECK(finished.size() == 2); // slow listed twice, yielded once
         std::vector<eddy::task_ref> order;
@@ -107,7 +107,24 @@ TEST_CASE("as_completed takes task_refs of tasks of different result types", "[a
         REQUIRE(order.size() == 2);
         CHECK(order[0] == quick);
         CHECK(order[1] == slow);
-        CHECK(refs.size() == 3); // an lvalue range is shared, not moved from
-        CHECK(refs[0].valid());
+        for (const eddy::task_ref& r : refs) {
+            CHECK(r.valid()); // an lvalue range is shared, not moved from
+        }
+    }());
+}
+
+TEST_CASE("next() awaited by the one task of the set left unfinished is an invalid_state_error, "
+          "not a hang",
+          "[as_completed]") {
+    eddy::run([]() -> eddy::task<> {
+        auto other = spawn_after({1});
+        auto finished = eddy::as_completed(eddy::all_tasks()); // this task and `other`
+        REQUIRE(finished.size() == 2);
+        auto first = co_await finished.next();
+        CHECK(first == other[0]);
+        CHECK_THROWS_AS(co_await finished.next(), eddy::invalid_state_error);
+        CHECK(finished.size() == 1);                             // nothing was taken
+        auto timed = eddy::as_completed(eddy::all_tasks(), 1ms); // this task alone
+        CHECK_THROWS_AS(co_await timed.next(), eddy::timeout_error);
     }());
 }

@@ -1,6 +1,7 @@
 // gather: concurrency, argument order, first failure, return_exceptions, ranges, cancellation.
 #include "helpers.hpp"
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,20 @@ TEST_CASE("gather over a range returns a vector in the range's order", "[gather]
         std::vector<eddy::task<int>> none;
         const auto got2 = co_await eddy::gather(std::move(none));
         CHECK(got2.empty());
+    }());
+}
+
+TEST_CASE("gather over a view of handles shares them: the caller's handles stay valid",
+          "[gather]") {
+    eddy::run([]() -> eddy::task<> {
+        std::vector<eddy::task_handle<int>> hs;
+        hs.push_back(eddy::create_task(after(1ms, 1)));
+        hs.push_back(eddy::create_task(after(2ms, 2)));
+        const std::vector<int> got = co_await eddy::gather(std::span(hs));
+        CHECK(got == std::vector<int>{1, 2});
+        REQUIRE(hs[0].valid()); // a view is not a container of its own to move from
+        REQUIRE(hs[1].valid());
+        CHECK(hs[1].result() == 2);
     }());
 }
 

@@ -1,6 +1,8 @@
 // wait: waiting on several tasks without gathering or cancelling them.
 #include "helpers.hpp"
 
+#include <ranges>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -174,5 +176,63 @@ TEST_CASE("wait takes task_refs of any result type, as asyncio's wait(all_tasks(
         CHECK(all.done.size() == 4);
         CHECK(all.pending.empty());
         CHECK(text.result() == "x");
+    }());
+}
+
+TEST_CASE("a wait that only the waiting task's own end could satisfy is an invalid_state_error, "
+          "not a hang",
+          "[wait]") {
+    eddy::run([]() -> eddy::task<> {
+        auto other = spawn_after({1});
+        const std::vector<eddy::task_ref> all = eddy::all_tasks(); // this task and `other`
+        REQUIRE(all.size() == 2);
+        CHECK_THROWS_AS(co_await eddy::wait(all), eddy::invalid_state_error);
+        // first_completed with another task unfinished: a real wait, which that task ends.
+        auto first = co_await eddy::wait(all, eddy::return_when::first_completed);
+        REQUIRE(first.done.size() == 1);
+        CHECK(first.done[0] == other[0]);
+        // Nothing but this task is left unfinished: first_exception could never return.
+        CHECK_THROWS_AS(co_await eddy::wait(all, eddy::return_when::first_exception),
+                        eddy::invalid_state_error);
+        // A timeout ends it: this task is what is pending.
+        auto timed = co_await eddy::wait(all, 1ms);
+        REQUIRE(timed.pending.size() == 1);
+        CHECK(timed.pending[0] == eddy::current_task());
+    }());
+}
+
+TEST_CASE("wait over a view shares the caller's handles instead of moving them out", "[wait]") {
+    eddy::run([]() -> eddy::task<> {
+        auto hs = spawn_after({1, 2});
+        auto r = co_await eddy::wait(std::span(hs));
+        CHECK(r.done.size() == 2);
+        CHECK(hs[0].valid());
+        CHECK(hs[1].valid());
+        std::vector<eddy::task_ref> refs{hs[0], hs[1]};
+        auto by_span = co_await eddy::wait(std::span(refs));
+        CHECK(by_span.done.size() == 2);
+        // A view over the caller's task_refs, passed as an rvalue: the refs stay valid. (clang
+        // 14 cannot compile libstdc++ 12's views::filter and subrange; std::span is a view too.)
+        auto w = eddy::wait(std::span(refs).subspan(1));
+        auto later = co_await w;
+        REQUIRE(later.done.size() == 1);
+        CHECK(later.done[0] == hs[1]);
+        CHECK(refs[0].valid());
+        CHECK(refs[1].valid());
+    }());
+}
+
+TEST_CASE("an empty handle given to wait or as_completed is an invalid_state_error", "[wait]") {
+    eddy::run([]() -> eddy::task<> {
+        std::vector<eddy::task_handle<int>> handles(1);
+        CHECK_THROWS_AS(eddy::wait(handles), eddy::invalid_state_error);
+        std::vector<eddy::task_ref> refs(1);
+        CHECK_THROWS_AS(eddy::wait(refs), eddy::invalid_state_error);
+        CHECK_THROWS_AS(eddy::as_completed(refs), eddy::invalid_state_error);
+        std::vector<eddy::future<int>> futures(1);
+        eddy::future<int> moved = std::move(futures[0]);
+        CHECK_THROWS_AS(eddy::wait(futures), eddy::invalid_state_error);
+        moved.set_result(1);
+        co_return;
     }());
 }

@@ -27,7 +27,7 @@ namespace eddy {
 ///     auto finished = eddy::as_completed(std::move(handles));
 ///     while (!finished.empty()) {
 ///         auto h = co_await finished.next();
-///         use(co_await h); // the result, or its exception rethrown
+///         use(co_await h); // the result, or its exception rethrown (a task_ref: h.exception())
 ///     }
 template <class H> class as_completed_set {
   public:
@@ -77,9 +77,10 @@ template <class H> class as_completed_set {
 
     /// Awaits the next task to finish and yields its handle (moved out of the set). Throws
     /// eddy::timeout_error once the deadline passed and the tasks finished before it have all
-    /// been yielded (the rest go on running); eddy::invalid_state_error when empty() or when
-    /// another next() is waiting or the set is destroyed while it waits; cancelled_error if the
-    /// awaiting task is cancelled (the tasks go on).
+    /// been yielded (the rest go on running); eddy::invalid_state_error when empty(), when
+    /// another next() is waiting, when the set is destroyed while it waits, or when the one
+    /// task left unfinished is the awaiting task itself and there is no timeout (it could never
+    /// return); cancelled_error if the awaiting task is cancelled (the tasks go on).
     [[nodiscard]] auto next() { return next_awaiter{this}; }
 
   private:
@@ -105,6 +106,12 @@ template <class H> class as_completed_set {
                 throw invalid_state_error("eddy::as_completed: next() on an empty set");
             }
             arm(h, &on_cancel);
+            if (set_->only_unfinished_is(task_)) [[unlikely]] {
+                disarm();
+                throw invalid_state_error("eddy::as_completed: next() awaited by the one task of "
+                                          "the set left unfinished, with no timeout: it could "
+                                          "never return");
+            }
             set_->consumer_ = this;
             deliver_pending_cancel();
             return true;
@@ -133,6 +140,19 @@ template <class H> class as_completed_set {
         }
     };
 
+    // True when the one task left unfinished is `t` and no deadline can end the wait: a next()
+    // awaited by `t` itself would never return (asyncio hangs there).
+    [[nodiscard]] bool only_unfinished_is(const detail::task_base* t) const noexcept {
+        if (t == nullptr || timer_.armed() || handles_.size() - order_.size() != 1) {
+            return false;
+        }
+        for (const child& c : children_) {
+            if (!c.state->done()) {
+                return c.state == static_cast<const detail::future_base*>(t);
+            }
+        }
+        return false;
+    }
     void notify() noexcept {
         if (consumer_ != nullptr) {
             std::exchange(consumer_, nullptr)->wake();
@@ -175,8 +195,9 @@ template <class H> class as_completed_set {
 
 /// Yields the task handles (task_refs, futures) of `handles` in the order they finish
 /// (asyncio.as_completed); see as_completed_set. Those already finished come first, in the
-/// range's order; a task listed twice is yielded once. An lvalue range is shared, an rvalue
-/// range moved. Throws std::invalid_argument for an empty range or an empty handle.
+/// range's order; a task listed twice is yielded once. The handles are shared from an lvalue
+/// range or a view, moved from an rvalue container. Throws std::invalid_argument for an empty
+/// range, eddy::invalid_state_error for an empty handle.
 template <std::ranges::input_range R>
 requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
 [[nodiscard]] auto as_completed(R&& handles) {

@@ -101,7 +101,8 @@ class task_ref {
 
     /// The task (eddy internal).
     [[nodiscard]] detail::task_base* get() const noexcept { return p_; }
-    /// The task's shared state, null when empty (what eddy::wait and as_completed wait on).
+    /// The task's shared state, null when empty (eddy internal: what wait and as_completed
+    /// wait on).
     [[nodiscard]] detail::task_base* state() const noexcept { return p_; }
 
   private:

@@ -110,6 +110,11 @@ struct wait_core : suspension {
 
     bool suspend(std::coroutine_handle<> h) {
         arm(h, &on_cancel);
+        if (!deadline_ && waits_on_itself_forever()) [[unlikely]] {
+            disarm();
+            throw invalid_state_error("eddy::wait: the waiting task is among the tasks it waits "
+                                      "for, and the wait could never end");
+        }
         pending_ = 0;
         for (std::size_t i = 0; i < count_; ++i) {
             if (!children_[i].state->done()) {
@@ -137,6 +142,23 @@ struct wait_core : suspension {
     void resume() {
         stop();
         finish_wait();
+    }
+
+    /// True when the awaiting task is one of the children and nothing but its own end could
+    /// meet the condition (asyncio hangs there, in `wait(all_tasks())`): all_completed, or no
+    /// other child left unfinished. Called only where the condition does not hold yet.
+    [[nodiscard]] bool waits_on_itself_forever() const noexcept {
+        bool itself = false;
+        bool others_pending = false;
+        for (std::size_t i = 0; i < count_; ++i) {
+            const future_base* s = children_[i].state;
+            if (task_ != nullptr && s == static_cast<const future_base*>(task_)) {
+                itself = true;
+            } else if (!s->done()) {
+                others_pending = true;
+            }
+        }
+        return itself && (when_ == return_when::all_completed || !others_pending);
     }
 
     /// Stops listening to the children and disarms the deadline.
@@ -272,32 +294,31 @@ template <class H> void drop_repeated(std::vector<H>& hs) {
     std::erase_if(hs, [&seen](const H& h) { return !seen.insert(h.state()).second; });
 }
 
-/// handles_of (detail/as_handle.hpp), or the task_refs as they are (shared from an lvalue range,
-/// moved from an rvalue one), refusing an empty range or an empty handle, each task or future once
-/// (in the order it was first listed).
+/// handles_of (detail/as_handle.hpp), or copies of the task_refs, refusing an empty range or an
+/// empty handle, each task or future once (in the order it was first listed).
 template <class R> auto collect_handles(R&& range) {
     auto hs = [&] {
         if constexpr (std::same_as<std::remove_cvref_t<std::ranges::range_value_t<R>>, task_ref>) {
+            // Copied, whatever the range: a copy costs a reference, and a view over the
+            // caller's task_refs (std::span) must not empty them.
             std::vector<task_ref> refs;
-            for (auto&& r : range) {
-                if constexpr (std::is_lvalue_reference_v<R>) {
-                    refs.push_back(r);
-                } else {
-                    refs.push_back(std::move(r));
+            if constexpr (std::ranges::sized_range<R>) {
+                refs.reserve(std::ranges::size(range));
+            }
+            for (const task_ref& r : range) {
+                if (!r.valid()) {
+                    throw invalid_state_error("eddy: an empty task_ref given to wait or "
+                                              "as_completed");
                 }
+                refs.push_back(r);
             }
             return refs;
         } else {
-            return handles_of(std::forward<R>(range));
+            return handles_of(std::forward<R>(range)); // refuses empty handles and futures
         }
     }();
     if (hs.empty()) {
         throw std::invalid_argument("eddy: waiting on an empty set of tasks");
-    }
-    for (const auto& h : hs) {
-        if (h.state() == nullptr) {
-            throw std::invalid_argument("eddy: waiting on an empty handle");
-        }
     }
     drop_repeated(hs);
     return hs;
@@ -313,11 +334,14 @@ std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
 } // namespace detail
 
 /// Waits on task handles, task_refs (`all_tasks()`) or futures (asyncio.wait) until `when`
-/// holds, and yields which finished and which did not. Cancels nothing and throws nothing the tasks
-/// threw: look at the done ones (await them, or result()). An lvalue range is shared, an rvalue
-/// range moved; a task listed twice counts once (asyncio takes a set). Throws std::invalid_argument
-/// for an empty range or an empty handle, cancelled_error if the awaiting task is cancelled (the
-/// waited-on tasks go on).
+/// holds, and yields which finished and which did not. Cancels nothing and throws nothing the
+/// tasks threw: look at the done ones (await them, result(); a task_ref's exception()). The
+/// handles are shared from an lvalue range or a view, moved from an rvalue container; a task
+/// listed twice counts once (asyncio takes a set). Throws std::invalid_argument for an empty
+/// range, eddy::invalid_state_error for an empty handle and, when awaited, for a wait with no
+/// timeout that only the awaiting task's own end could satisfy (it is among the tasks, and
+/// all_completed, or nothing else is left unfinished: asyncio would hang); cancelled_error if
+/// the awaiting task is cancelled (the waited-on tasks go on).
 template <std::ranges::input_range R>
 requires detail::wait_handle<std::remove_cvref_t<std::ranges::range_value_t<R>>>
 [[nodiscard]] auto wait(R&& handles, return_when when = return_when::all_completed) {

@@ -1,5 +1,6 @@
-// eddy — what gather, when_any and wait turn each awaitable they are given into: a shared
-// handle (a task is scheduled, a plain awaitable runs in a task of its own).
+// eddy — what gather and when_any turn each awaitable they are given into, and wait and
+// as_completed each task handle or future: a shared handle (a task is scheduled, a plain
+// awaitable runs in a task of its own).
 #pragma once
 
 #include "eddy/code_location.hpp"
@@ -30,7 +31,8 @@ template <class T> struct as_handle<task_handle<T>> {
     using value = T;
     static task_handle<T> make(task_handle<T> h) { // lvalues are copied
         if (!h.valid()) {
-            throw invalid_state_error("eddy: an empty task_handle given to gather or when_any");
+            throw invalid_state_error("eddy: an empty task_handle given to gather, when_any, wait "
+                                      "or as_completed");
         }
         return h;
     }
@@ -63,15 +65,18 @@ concept gatherable = requires(A&& a) {
 
 /// The handles for a range of gatherable awaitables: task<T>s are scheduled (moved from an
 /// rvalue range; an lvalue range of tasks does not compile), handles and futures are shared
-/// from an lvalue range and moved from an rvalue one.
+/// from an lvalue range or a view (`std::span(hs)`: the caller's handles stay valid) and moved from
+/// an rvalue container.
 template <class R> auto handles_of(R&& range) {
     using A = std::ranges::range_value_t<R>;
+    constexpr bool shared = std::ranges::view<std::remove_cvref_t<R>> &&
+                            is_shared_state<A>::value && !is_task_type<A>::value;
     std::vector<handle_of<A>> hs;
     if constexpr (std::ranges::sized_range<R>) {
         hs.reserve(std::ranges::size(range));
     }
     for (auto&& a : range) {
-        if constexpr (std::is_lvalue_reference_v<R>) {
+        if constexpr (std::is_lvalue_reference_v<R> || shared) {
             hs.push_back(as_handle<A>::make(a));
         } else {
             hs.push_back(as_handle<A>::make(std::move(a)));
