@@ -146,8 +146,10 @@ template <class H> class as_completed_set {
         if (t == nullptr || timer_.armed() || handles_.size() - order_.size() != 1) {
             return false;
         }
+        // The unfinished child is the one still parked on its state. A yielded child's state may
+        // be gone (the handle moved out was the last reference): only compare addresses.
         for (const child& c : children_) {
-            if (!c.state->done()) {
+            if (c.linked()) {
                 return c.state == static_cast<const detail::future_base*>(t);
             }
         }
